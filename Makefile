@@ -1,0 +1,29 @@
+# Two commands set up a fresh machine: `make demo` (the main job on the bundled samples) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench samples clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,web]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bgflow run samples --out out/demo
+	@echo "Results in out/demo (open out/demo/*/final.png)"
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+samples: $(STAMP)
+	$(BIN)/python -m pipeline.synthetic samples --count 6 --seed 7
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,108 @@
+"""`bgflow run | serve ...`: the command line. The only place that prints."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(help="bgflow: product photos in, catalogue-ready images out.", no_args_is_help=True,
+                  add_completion=False)
+console = Console(stderr=True)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+def collect_inputs(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded to their images (sorted, not recursive)."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(p)  # a missing or odd file is reported per input, it does not stop the others
+    return found
+
+
+def unique_names(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        stem = p.stem or "image"
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        names.append(stem if n == 0 else f"{stem}-{n + 1}")
+    return names
+
+
+@app.command("run")
+def run_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the run contract is written here).")],
+    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
+    style: Annotated[Optional[str], typer.Option(help="sweep | wall-floor | white | gradient | pastel | dark | auto")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for the generated background.")] = None,
+    variants: Annotated[Optional[int], typer.Option(help="Number of background variants per photo.")] = None,
+    on_scene: Annotated[Optional[str], typer.Option("--on-scene", help="keep (upscale only) | skip | process")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Override the background prompt (model backends).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from pipeline.contract import process, summary_row
+    from pipeline.errors import BgflowError
+    from pipeline.runner import InProcessExecutor, Job, RunOptions
+    from pipeline.storage import LocalStorage
+
+    try:
+        executor = InProcessExecutor()
+        options = RunOptions(preset=preset, style=style, size=size, format=format, seed=seed, variants=variants,
+                             on_scene=on_scene, prompt=prompt)
+        options.resolved(executor.settings)
+    except BgflowError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+    files = collect_inputs(inputs)
+    if not files:
+        console.print("[red]error[/red] no_input: no image files found in the given paths.")
+        raise typer.Exit(2)
+    storage = LocalStorage(out)
+    rows = []
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[current]}"), console=console, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("bgflow", total=len(files), current="")
+        for path, name in zip(files, unique_names(files)):
+            progress.update(task, current=path.name)
+            manifest = process(Job(source=path, name=name, options=options), storage, executor)
+            rows.append(summary_row(manifest))
+            progress.advance(task)
+    failed = [r for r in rows if r["status"] != "ok"]
+    storage.put_json("summary.json", {"count": len(rows), "ok": len(rows) - len(failed), "failed": len(failed),
+                                      "total_s": round(time.perf_counter() - t0, 2), "items": rows})
+    for r in failed:
+        console.print(f"[red]failed[/red] {r['name']}: {r['error']['code']}: {r['error']['message']}")
+    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {out}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("version")
+def version_cmd() -> None:
+    from pipeline import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:  # console script entry point
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The run contract: per input ``<name>/normalized.png``, ``mask.png``, ``final.<ext>``, ``manifest.json``; one
+``summary.json`` per run. Other tools rely on these names and fields (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from .errors import BgflowError
+from .normalize import read_source
+from .runner import InProcessExecutor, Job, run, settings_snapshot
+from .storage import LocalStorage
+from .types import StageEvent
+from .upscale import encode
+
+log = logging.getLogger(__name__)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Fast PNG for intermediate artefacts (RGB or L uint8)."""
+    arr = image[:, :, ::-1] if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def final_name(fmt: str, variant: int) -> str:
+    return f"final.{fmt}" if variant == 0 else f"final_v{variant + 1}.{fmt}"
+
+
+def process(job: Job, storage: LocalStorage, executor: InProcessExecutor,
+            on_event: Callable[[StageEvent], None] | None = None) -> dict[str, Any]:
+    """Run one job and write its artefacts and manifest under ``<job.name>/``. Never raises for a bad input."""
+    settings = executor.settings
+    prefix = job.name.strip("/")
+    t0 = time.perf_counter()
+    manifest: dict[str, Any] = {
+        "run_id": job.run_id, "input": _describe_source(job.source), "name": prefix, "status": "ok", "error": None,
+        "background_kind": None, "white_background": None, "properties": None, "analysis": None,
+        "orientation": None, "stages": [], "placement": None, "fidelity": None, "action": None, "files": [],
+        "variants": [], "settings": None, "seed": None,
+    }
+    try:
+        opts = job.options.resolved(settings)
+        manifest["settings"] = settings_snapshot(settings, opts, executor.backend_names())
+        manifest["seed"] = opts.seed
+        for event in run(job, executor):
+            manifest["stages"].append({"name": event.stage, "backend": event.backend, "ms": event.ms})
+            _record(event, manifest, storage, prefix, opts.format, settings.jpeg_quality)
+            if on_event:
+                on_event(event)
+        if manifest["action"] is None:
+            manifest["action"] = "skipped"
+    except BgflowError as exc:
+        _fail(manifest, exc.to_dict(), job, storage, prefix)
+    except Exception as exc:  # one broken input must not stop the batch; the record keeps what happened
+        log.exception("run %s failed unexpectedly", job.run_id)
+        _fail(manifest, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__}: {exc}. "
+                         "The input is kept next to this manifest; please report it."}, job, storage, prefix)
+    manifest["total_ms"] = round((time.perf_counter() - t0) * 1000.0, 2)
+    storage.put_json(f"{prefix}/manifest.json", manifest)
+    return manifest
+
+
+def _record(event: StageEvent, manifest: dict[str, Any], storage: LocalStorage, prefix: str, fmt: str,
+            quality: int) -> None:
+    p = event.payload
+    if event.stage == "normalize":
+        manifest["background_kind"] = p["background_kind"]
+        manifest["white_background"] = p["white_bg"]
+        manifest["properties"] = p["properties"] | {"background": p["background"]}
+        _put(manifest, storage, f"{prefix}/normalized.png", png_bytes(event.images["normalized"]))
+    elif event.stage == "analyze":
+        manifest["analysis"] = p["analysis"]
+        manifest["orientation"] = p["orientation"]
+    elif event.stage == "segment":
+        manifest["mask"] = p["mask"]
+        _put(manifest, storage, f"{prefix}/mask.png", png_bytes(event.images["mask"]))
+    elif event.stage == "compose":
+        manifest.setdefault("scenes", []).append(p["images_bg"])
+    elif event.stage == "upscale":
+        out = p["output"]
+        name = final_name(fmt, out["variant"])
+        _put(manifest, storage, f"{prefix}/{name}", encode(event.images["final"], fmt, quality))
+        manifest["variants"].append({"file": name, **out})
+        if out["variant"] == 0:
+            manifest["placement"] = out["placement"]
+            manifest["fidelity"] = out["fidelity"]
+            manifest["action"] = out["action"]
+
+
+def _put(manifest: dict[str, Any], storage: LocalStorage, key: str, data: bytes) -> None:
+    storage.put(key, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
+    manifest["files"].append(key.split("/", 1)[-1])
+
+
+def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: LocalStorage, prefix: str) -> None:
+    manifest["status"] = "failed"
+    manifest["error"] = error
+    try:
+        data = read_source(job.source) if not isinstance(job.source, (bytes, bytearray)) else bytes(job.source)
+    except BgflowError:
+        data = b""
+    if data:  # the failed input is kept beside its manifest so nothing is lost
+        ext = Path(str(job.source)).suffix.lower() if isinstance(job.source, (str, Path)) else ""
+        _put(manifest, storage, f"{prefix}/input{ext if 0 < len(ext) <= 6 else '.bin'}", data)
+
+
+def _describe_source(source: Any) -> str:
+    if isinstance(source, Path):
+        return str(source)
+    if isinstance(source, str) and len(source) < 1024 and not source.startswith("data:"):
+        return source
+    size = len(source) if isinstance(source, (bytes, bytearray, str)) else 0
+    return f"<{type(source).__name__}, {size} bytes>"
+
+
+def summary_row(manifest: dict[str, Any]) -> dict[str, Any]:
+    fid = manifest.get("fidelity") or {}
+    return {
+        "name": manifest["name"], "input": manifest["input"], "status": manifest["status"],
+        "error": manifest["error"], "background_kind": manifest["background_kind"], "action": manifest["action"],
+        "total_ms": manifest.get("total_ms"), "delta_e_mean": fid.get("delta_e_mean"),
+        "files": manifest["files"],
+    }

@@ -1,0 +1,74 @@
+"""Errors with a stable ``code`` and a message that says what to fix.
+
+Every failure a user can cause or repair surfaces as a :class:`BgflowError`; the code is part of the public
+contract (manifest ``error.code``, HTTP error bodies) and never changes meaning.
+"""
+
+from __future__ import annotations
+
+
+class BgflowError(Exception):
+    """Base error: ``code`` is stable and machine-readable, the message tells the user what to do."""
+
+    code = "bgflow_error"
+    http_status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class InputError(BgflowError):
+    """The input cannot be processed as given; the caller must change it."""
+
+    code = "invalid_input"
+    http_status = 400
+
+
+class EmptyInput(InputError):
+    code = "empty_input"
+
+
+class UnsupportedFormat(InputError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class CorruptImage(InputError):
+    code = "corrupt_image"
+    http_status = 422
+
+
+class ImageTooLarge(InputError):
+    code = "image_too_large"
+    http_status = 413
+
+
+class ImageTooSmall(InputError):
+    code = "image_too_small"
+    http_status = 422
+
+
+class InvalidOption(InputError):
+    code = "invalid_option"
+    http_status = 422
+
+
+class UnknownBackend(BgflowError):
+    code = "unknown_backend"
+    http_status = 400
+
+
+class BackendUnavailable(BgflowError):
+    """A model backend cannot run here: weights or packages are missing. The message names the fix."""
+
+    code = "backend_unavailable"
+    http_status = 503
+
+
+class ProductNotFound(BgflowError):
+    code = "product_not_found"
+    http_status = 422

@@ -1,0 +1,166 @@
+"""run(job) -> StageEvents: normalize -> analyze -> segment -> compose -> upscale, each timed.
+
+The runner does not know where a stage runs: an executor provides the stage functions. ``InProcessExecutor`` calls
+the backends here; a Modal executor calls the same functions deployed remotely.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import __version__
+from .backends import new_backend
+from .errors import BgflowError, InvalidOption
+from .normalize import Source, normalize
+from .segment import coarse_foreground
+from .settings import Settings, get_settings
+from .types import StageEvent
+from .upscale import keep_scene
+
+log = logging.getLogger(__name__)
+
+STEP = {"normalize": 0, "analyze": 1, "segment": 2, "compose": 2, "upscale": 3}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    preset: str | None = None
+    style: str | None = None
+    size: int | None = None
+    format: str | None = None
+    seed: int | None = None
+    variants: int | None = None
+    on_scene: str | None = None
+    prompt: str | None = None
+
+    def resolved(self, settings: Settings) -> "RunOptions":
+        opts = RunOptions(
+            preset=self.preset or settings.preset,
+            style=self.style or settings.style,
+            size=self.size or settings.output_size,
+            format=(self.format or settings.output_format).lower().replace("jpeg", "jpg"),
+            seed=settings.seed if self.seed is None else self.seed,
+            variants=self.variants or settings.variants,
+            on_scene=self.on_scene or settings.on_scene,
+            prompt=self.prompt,
+        )
+        if opts.on_scene not in ("keep", "skip", "process"):
+            raise InvalidOption(f"Unknown on_scene '{opts.on_scene}'. Valid values: keep, skip, process.")
+        if opts.format not in ("png", "jpg", "webp"):
+            raise InvalidOption(f"Unknown format '{opts.format}'. Valid formats: png, jpg, webp.")
+        if not 64 <= opts.size <= 8192:
+            raise InvalidOption(f"size {opts.size} is out of range: use 64 to 8192 pixels.")
+        if not 1 <= opts.variants <= 8:
+            raise InvalidOption(f"variants {opts.variants} is out of range: use 1 to 8.")
+        return opts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Source
+    name: str = "image"
+    options: RunOptions = field(default_factory=RunOptions)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    idempotency_key: str | None = None
+
+
+class InProcessExecutor:
+    """Runs every stage in this process with backends built once from settings."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        s = self.settings
+        self.describer = new_backend("describer", s.describer, s)
+        self.orienter = new_backend("orienter", s.orienter, s)
+        self.segmenter = new_backend("segmenter", s.segmenter, s)
+        self.background = new_backend("background", s.background, s)
+        self.upscaler = new_backend("upscaler", s.upscaler, s)
+
+    def backend_names(self) -> dict[str, str]:
+        return {
+            "describer": self.describer.name, "orienter": self.orienter.name, "segmenter": self.segmenter.name,
+            "background": self.background.name, "upscaler": self.upscaler.name,
+        }
+
+
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, round((time.perf_counter() - t0) * 1000.0, 2)
+
+
+def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEvent]:
+    """Yield one StageEvent per finished stage. A BgflowError propagates to the caller after the events so far."""
+    ex = executor or InProcessExecutor()
+    settings = ex.settings
+    opts = job.options.resolved(settings)
+
+    norm, ms = _timed(normalize, job.source, settings)
+    bg = norm.background
+    yield StageEvent(0, "normalize", "embedded", ms, {
+        "white_bg": bg.kind == "white", "background_kind": bg.kind, "size": list(norm.size),
+        "aspect_ratio": round(norm.size[0] / norm.size[1], 4), "properties": norm.properties(),
+        "background": {"kind": bg.kind, "color": list(bg.color), "confidence": bg.confidence},
+    }, images={"normalized": norm.image})
+
+    t0 = time.perf_counter()
+    coarse = coarse_foreground(norm)
+    analysis = ex.describer.describe(norm, coarse, seed=opts.seed)
+    orientation = ex.orienter.orient(norm, coarse)
+    ms = round((time.perf_counter() - t0) * 1000.0, 2)
+    yield StageEvent(1, "analyze", f"{ex.describer.name}+{ex.orienter.name}", ms, {
+        "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
+    }, objects={"analysis": analysis, "orientation": orientation})
+
+    matte, ms = _timed(ex.segmenter.segment, norm, coarse, analysis)
+    yield StageEvent(2, "segment", matte.backend, ms, {
+        "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
+                 "removed": list(matte.removed)},
+    }, images={"mask": matte.mask_u8()})
+
+    action = "processed"
+    if bg.kind == "scene" and opts.on_scene != "process":
+        action = "kept" if opts.on_scene == "keep" else "skipped"
+    if action == "skipped":
+        return
+    for variant in range(opts.variants):
+        seed = opts.seed + variant
+        if action == "kept":
+            result, ms = _timed(keep_scene, norm, matte, opts.size)
+            yield StageEvent(3, "upscale", "lanczos", ms, _final_payload(result, variant, seed, action),
+                             images={"final": result.image}, objects={"result": result})
+            break  # a kept photo has one version
+        style = opts.style if opts.style != "auto" else analysis.style
+        scene, ms = _timed(ex.background.compose, norm, matte, analysis, orientation, preset=opts.preset,
+                           style=style, size=opts.size, seed=seed, prompt=opts.prompt)
+        yield StageEvent(2, "compose", scene.backend, ms, {
+            "images_bg": {"style": scene.style, "preset": scene.preset, "seed": seed, "variant": variant,
+                          **scene.info},
+        }, images={"background": scene.background})
+        result, ms = _timed(ex.upscaler.post_produce, norm, matte, scene)
+        yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, variant, seed, action),
+                         images={"final": result.image}, objects={"result": result})
+
+
+def _final_payload(result, variant: int, seed: int, action: str) -> dict[str, Any]:
+    h, w = result.image.shape[:2]
+    return {"output": {"size": [w, h], "variant": variant, "seed": seed, "action": action,
+                       "placement": result.placement.to_dict(), "fidelity": result.fidelity}}
+
+
+def settings_snapshot(settings: Settings, opts: RunOptions, backends: dict[str, str]) -> dict[str, Any]:
+    """The settings a run used, without secrets."""
+    data = settings.model_dump(mode="json", exclude={"openai_api_key"})
+    data.update(backends)
+    data["options"] = opts.to_dict()
+    data["version"] = __version__
+    return data

@@ -1,0 +1,343 @@
+"""Stage 3a, segment (embedded classical backend): a soft alpha matte of the product.
+
+Steps, at a working size of at most ~0.4 MP: the backdrop model from the border; pixels that look like the
+backdrop or like its shadow (neutral, darker, smooth) are flooded from the border, blocked by edges, so the
+product's own shadow stays out and white-on-white parts stay in; enclosed regions are holes only when they match the
+backdrop; detached overlays (swatches, inset circles, dimension lines) are dropped; GrabCut settles the uncertain band;
+closed-form matting (pymatting) makes the edge soft. The alpha is then upsampled to full size guided by the full-size
+image, and edge colours are decontaminated against the known backdrop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pymatting import estimate_alpha_cf, estimate_foreground_ml
+
+from .backdrop import BackdropModel, border_mask, fit_backdrop
+from .color import lab_to_rgb, rgb_to_lab
+from .errors import ProductNotFound
+from .types import Matte, Normalized
+
+log = logging.getLogger(__name__)
+
+WORK_SIDE = 768
+WORK_PIXELS = 400_000
+GRABCUT_SIDE = 384
+
+
+@dataclass(frozen=True, eq=False)
+class Coarse:
+    """Hard foreground at the working size, with what the refinement needs."""
+
+    mask: np.ndarray  # bool HxW at the working size
+    image: np.ndarray  # RGB uint8 at the working size
+    scale: float  # working / normalized
+    model: BackdropModel | None
+    removed: tuple[str, ...]
+    holes: np.ndarray  # bool HxW: enclosed backdrop seen through the product
+
+
+def working_scale(size: tuple[int, int], side: int = WORK_SIDE, pixels: int = WORK_PIXELS) -> float:
+    w, h = size
+    return float(min(1.0, side / max(w, h), (pixels / (w * h)) ** 0.5))
+
+
+def resize_to(img: np.ndarray, scale: float, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+    if scale == 1.0:
+        return img
+    h, w = img.shape[:2]
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
+
+
+def _flood_from_border(passable: np.ndarray) -> np.ndarray:
+    n, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
+    edge_labels = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    edge_labels = edge_labels[edge_labels > 0]
+    reached = np.zeros(n, bool)
+    reached[edge_labels] = True
+    return reached[labels] & passable
+
+
+def backdrop_foreground(image: np.ndarray, protect_white: bool = False) -> tuple[np.ndarray, np.ndarray, BackdropModel]:
+    """Foreground (bool) and enclosed holes (bool) on a white or plain backdrop, at the size of ``image``."""
+    lab = rgb_to_lab(image)
+    h, w = lab.shape[:2]
+    model, dist = fit_backdrop(lab, border_mask(h, w))
+    bg = model.predict(h, w)
+    n = model.noise
+    d_l = lab[:, :, 0] - bg[:, :, 0]
+    d_c = np.hypot(lab[:, :, 1] - bg[:, :, 1], lab[:, :, 2] - bg[:, :, 2])
+    t_bg = max(2.0, 3.5 * n)
+    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    grad = np.sqrt((grad**2).sum(axis=2))
+    # A shadow is the backdrop, darker, with the same hue, changing slowly.
+    shadow = (d_c < max(3.0, 3.0 * n)) & (d_l < 0) & (d_l > -45) & (grad < max(2.5, 4 * n))
+    like_bg = (dist < t_bg) | shadow
+    edge_t = max(1.6 if protect_white else 2.0, 5.0 * n)
+    edges = cv2.dilate((grad > edge_t).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    background = _flood_from_border(like_bg & ~edges)
+    # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(2):
+        background |= (cv2.dilate(background.astype(np.uint8), kernel) > 0) & (dist < t_bg)
+    fg = ~background
+    holes = _backdrop_holes(like_bg & ~edges & fg, dist, t_bg)
+    return fg & ~holes, holes, model
+
+
+def _backdrop_holes(candidates: np.ndarray, dist: np.ndarray, t_bg: float) -> np.ndarray:
+    """Enclosed regions that match the backdrop itself (not just its shadow): see-through gaps in the product."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(candidates)
+    min_area = max(6, candidates.size // 20000)
+    idx = labels.ravel()
+    sums = np.bincount(idx, weights=(dist.ravel() < t_bg * 0.75), minlength=n)
+    share = sums / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    is_hole = (share > 0.9) & (stats[:, cv2.CC_STAT_AREA] >= min_area)
+    is_hole[0] = False
+    holes = is_hole[labels]
+    return cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (dist < t_bg)
+
+
+def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Drop specks and overlays drawn on the photo (colour swatches, inset circles and their pointer lines,
+    detached dimension lines); keep every product of a set."""
+    radius = max(2, round(0.005 * max(fg.shape)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk) > 0
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return _drop_detached_lines(fg, body)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    main = 1 + int(np.argmax(areas))
+    overlay = np.zeros(n, bool)
+    removed: list[str] = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if i == main or area < max(12, fg.size * 0.0005):
+            continue
+        small = area < areas.max() * 0.35
+        comp = (labels[y : y + h, x : x + w] == i).astype(np.uint8)
+        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        (_, _), r = cv2.minEnclosingCircle(max(contours, key=cv2.contourArea))
+        if small and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
+            overlay[i] = True
+            removed.append("swatch")
+        elif small and area / (np.pi * r * r + 1e-6) > 0.8:
+            overlay[i] = True
+            removed.append("inset")
+    if not overlay.any():
+        fg, lines = _drop_detached_lines(fg, body)
+        return fg, lines
+    drop = overlay[labels]
+    # Pointer lines hang from the removed overlays: thin parts of the mask that touch them go too.
+    thin = fg & ~body
+    touching = cv2.dilate(drop.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    tn, tlabels = cv2.connectedComponents(thin.astype(np.uint8), connectivity=8)
+    hit = np.zeros(tn, bool)
+    hit[np.unique(tlabels[touching & thin])] = True
+    hit[0] = False
+    grown = cv2.dilate(drop.astype(np.uint8), disk) > 0
+    kept = fg & ~(grown & fg & ~body) & ~drop & ~hit[tlabels]
+    kept, lines = _drop_detached_lines(kept, body & ~drop)
+    return kept, sorted(set(removed + lines))
+
+
+def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Components that are only thin strokes (no solid body) and small next to the product: lines and text."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return fg, []
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    solid = np.bincount(labels.ravel(), weights=body.ravel(), minlength=n)
+    keep = np.ones(n, bool)
+    keep[0] = False
+    for i in range(1, n):
+        area = stats[i, cv2.CC_STAT_AREA]
+        if area < max(12, fg.size * 0.0005) or (solid[i] < 0.05 * area and area < areas.max() * 0.2):
+            keep[i] = False
+    dropped = [i for i in range(1, n) if not keep[i] and stats[i, cv2.CC_STAT_AREA] >= max(12, fg.size * 0.0005)]
+    return keep[labels], (["line"] if dropped else [])
+
+
+def _fill_small_gaps(fg: np.ndarray) -> np.ndarray:
+    k = np.ones((3, 3), np.uint8)
+    return cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool) | fg
+
+
+def scene_foreground(image: np.ndarray) -> np.ndarray:
+    """Product in a room photo: GrabCut from a centred rectangle (rough; scene photos are kept by default)."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    rect = (int(w * 0.06), int(h * 0.06), int(w * 0.88), int(h * 0.88))
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(image, mask, rect, bgd, fgd, 4, cv2.GC_INIT_WITH_RECT)
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    if n > 1:
+        fg = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return fg
+
+
+def coarse_foreground(norm: Normalized, protect_white: bool = False) -> Coarse:
+    """The product as a hard mask at the working size; used by analyze and refined by :func:`segment`."""
+    scale = working_scale(norm.size)
+    image = resize_to(norm.image, scale)
+    holes = np.zeros(image.shape[:2], bool)
+    removed: list[str] = []
+    model = None
+    if norm.alpha_prior is not None and (norm.alpha_prior < 128).mean() > 0.01:
+        fg = resize_to(norm.alpha_prior, scale) >= 128
+    elif norm.background.kind == "scene":
+        fg = scene_foreground(resize_to(image, GRABCUT_SIDE / max(image.shape[:2])) if max(image.shape[:2]) > GRABCUT_SIDE else image)
+        fg = cv2.resize(fg.astype(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    else:
+        fg, holes, model = backdrop_foreground(image, protect_white)
+        fg = _fill_small_gaps(fg) & ~holes
+        fg, removed = remove_overlays(fg, image)
+    if fg.sum() < max(16, fg.size * 0.001):
+        raise ProductNotFound(
+            "No product stands out from the background. Check that the photo shows a product and is not blank."
+        )
+    return Coarse(mask=fg, image=image, scale=scale, model=model, removed=tuple(removed), holes=holes)
+
+
+def _grabcut_band(image: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray:
+    """Let GrabCut decide the ``band`` pixels either side of the boundary; the rest is fixed."""
+    k = np.ones((3, 3), np.uint8)
+    inner = cv2.erode(fg.astype(np.uint8), k, iterations=band) > 0
+    outer = cv2.dilate(fg.astype(np.uint8), k, iterations=band) > 0
+    mask = np.full(fg.shape, cv2.GC_BGD, np.uint8)
+    mask[outer] = cv2.GC_PR_BGD
+    mask[fg & outer] = cv2.GC_PR_FGD
+    mask[inner] = cv2.GC_FGD
+    if not (mask == cv2.GC_BGD).any() or not (mask == cv2.GC_FGD).any():
+        return fg
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    try:
+        cv2.grabCut(image, mask, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return fg
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide (float32 0-1), built from box filters."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    box = lambda x: cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    mean_i, mean_p = box(guide), box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def _upsample_alpha(alpha_small: np.ndarray, full: np.ndarray) -> np.ndarray:
+    h, w = full.shape[:2]
+    up = cv2.resize(alpha_small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if up.shape == alpha_small.shape:
+        return up
+    ratio = w / alpha_small.shape[1]
+    gray = cv2.cvtColor(full, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    refined = _guided_filter(gray, up, radius=max(1, round(ratio)), eps=1e-4)
+    # Outside the band the coarse answer is certain; only the band takes the refined values.
+    k = np.ones((3, 3), np.uint8)
+    r = max(1, round(ratio)) + 1
+    solid = cv2.erode((up > 0.999).astype(np.uint8), k, iterations=r) > 0
+    empty = cv2.erode((up < 0.001).astype(np.uint8), k, iterations=r) > 0
+    out = np.clip(refined, 0.0, 1.0)
+    out[solid] = 1.0
+    out[empty] = 0.0
+    return out
+
+
+def _decontaminate(
+    full: np.ndarray, alpha: np.ndarray, model: BackdropModel | None, fg_small: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edge colours without the old background, F = (I - (1 - a) B) / a against the known backdrop B; a pixel that
+    is the backdrop itself carries no product and gets alpha 0 (no halo). Returns (alpha, foreground)."""
+    fg = full.copy()
+    alpha = alpha.copy()
+    band = (alpha > 0.0) & (alpha < 0.999)
+    if not band.any():
+        return alpha, fg
+    ys, xs = np.nonzero(band)
+    a = alpha[ys, xs][:, None]
+    pixels = full[ys, xs].astype(np.float32)
+    if model is not None:
+        h, w = alpha.shape
+        bg_lab = _predict_at(model, h, w, ys, xs)
+        dist = np.sqrt(((rgb_to_lab(full[ys, xs]) - bg_lab) ** 2).sum(axis=1))
+        t = max(2.0, 3.5 * model.noise)
+        a = a * np.clip((dist[:, None] - t) / t, 0.0, 1.0)
+        alpha[ys, xs] = a[:, 0]
+        b = lab_to_rgb(bg_lab).astype(np.float32)
+        f = (pixels - (1.0 - a) * b) / np.maximum(a, 0.25)
+    else:
+        f = cv2.resize(fg_small, (full.shape[1], full.shape[0]), interpolation=cv2.INTER_LINEAR)[ys, xs].astype(np.float32)
+    fg[ys, xs] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    return alpha, fg
+
+
+def _predict_at(model: BackdropModel, h: int, w: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The backdrop model evaluated at chosen pixels only (Lab, Nx3)."""
+    x = (xs / max(1, w - 1)).astype(np.float32)
+    y = (ys / max(1, h - 1)).astype(np.float32)
+    terms = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
+    return terms @ model.coeffs.astype(np.float32)
+
+
+def refine(norm: Normalized, coarse: Coarse, band: int = 2) -> Matte:
+    """Soft alpha at the normalized size from the coarse mask."""
+    image, fg = coarse.image, coarse.mask
+    if norm.alpha_prior is not None and (norm.alpha_prior < 128).mean() > 0.01:
+        alpha = norm.alpha_prior.astype(np.float32) / 255.0
+        return _finish(norm, alpha, norm.image.copy(), coarse, "alpha-prior")
+    gscale = min(1.0, GRABCUT_SIDE / max(image.shape[:2]))
+    if coarse.model is None or coarse.model.noise > 1.0:
+        small = resize_to(image, gscale)
+        small_fg = cv2.resize(fg.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        cut = _grabcut_band(small, small_fg, band)
+        cut_up = cv2.resize(cut.astype(np.uint8), (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_LINEAR) > 0
+        # GrabCut only moves the boundary inside the band; the coarse mask keeps its thin parts.
+        k = np.ones((3, 3), np.uint8)
+        near = (cv2.dilate(fg.astype(np.uint8), k, iterations=2) > 0) & ~(cv2.erode(fg.astype(np.uint8), k, iterations=2) > 0)
+        fg = np.where(near, cut_up, fg)
+    k = np.ones((3, 3), np.uint8)
+    trimap = np.full(fg.shape, 0.5, np.float64)
+    trimap[cv2.erode(fg.astype(np.uint8), k, iterations=band) > 0] = 1.0
+    trimap[cv2.dilate(fg.astype(np.uint8), k, iterations=band) == 0] = 0.0
+    if coarse.holes.any():
+        trimap[coarse.holes & (trimap == 0.5)] = 0.0
+    img = image.astype(np.float64) / 255.0
+    try:
+        alpha_small = estimate_alpha_cf(img, trimap).astype(np.float32)
+    except Exception as exc:  # singular systems on degenerate trimaps: keep the hard edge
+        log.warning("closed-form matting failed (%s); using the hard mask", exc)
+        alpha_small = fg.astype(np.float32)
+    fg_small = None
+    if coarse.model is None:
+        fg_small = estimate_foreground_ml(img, alpha_small.astype(np.float64))
+        fg_small = np.clip(fg_small * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    alpha = _upsample_alpha(alpha_small, norm.image)
+    alpha, foreground = _decontaminate(norm.image, alpha, coarse.model, fg_small)
+    return _finish(norm, alpha, foreground, coarse, "classical")
+
+
+def _finish(norm: Normalized, alpha: np.ndarray, foreground: np.ndarray, coarse: Coarse, backend: str) -> Matte:
+    ys, xs = np.nonzero(alpha > 0.5)
+    if len(ys) == 0:
+        raise ProductNotFound("Matting left no product. Check that the photo shows a product on its background.")
+    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Matte(alpha=alpha.astype(np.float32), foreground=foreground, bbox=bbox, removed=coarse.removed, backend=backend)
+
+
+def segment(norm: Normalized, protect_white: bool = False) -> Matte:
+    """Stage 3a with the classical backend."""
+    return refine(norm, coarse_foreground(norm, protect_white))

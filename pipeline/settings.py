@@ -1,0 +1,52 @@
+"""One Settings object for the whole pipeline, read from ``BGFLOW_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Preset = Literal["centered", "marketplace", "portrait", "landscape"]
+OutputFormat = Literal["png", "jpg", "webp"]
+OnScene = Literal["keep", "skip", "process"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BGFLOW_", env_file=None, extra="ignore")
+
+    # Input limits.
+    max_pixels: int = Field(60_000_000, description="Refuse images with more pixels than this (decompression bombs).")
+    max_bytes: int = Field(40 * 1024 * 1024, description="Refuse inputs larger than this many bytes.")
+    min_side: int = Field(16, description="Refuse images whose shorter side is below this.")
+    max_side: int = Field(4096, description="Normalized images are downscaled to at most this long side.")
+
+    # Output defaults (each can be overridden per job).
+    output_size: int = Field(2048, ge=64, le=8192, description="Long side of the final image in pixels.")
+    output_format: OutputFormat = "png"
+    preset: Preset = "centered"
+    style: str = "sweep"
+    seed: int = 0
+    variants: int = Field(1, ge=1, le=8)
+    on_scene: OnScene = "keep"
+    jpeg_quality: int = Field(92, ge=50, le=100)
+
+    # Backends, chosen by name from pipeline.backends registries.
+    segmenter: str = "classical"
+    background: str = "procedural"
+    upscaler: str = "lanczos"
+    describer: str = "heuristic"
+    orienter: str = "geometric"
+    weights_dir: Path = Path("weights")
+
+    # OpenAI-compatible describer.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
