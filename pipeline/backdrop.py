@@ -125,7 +125,7 @@ def classify_background(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Bac
         feats["inlier_fraction"] >= 0.55
         and feats["third_side"] >= 0.5
         and feats["noise"] <= 1.8
-        and feats["texture"] <= 1.2
+        and feats["texture"] <= 2.5
     )
     if not backdrop:
         kind, conf = "scene", min(1.0, 1.0 - feats["inlier_fraction"] + 0.3)

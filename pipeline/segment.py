@@ -85,8 +85,39 @@ def backdrop_foreground(image: np.ndarray, protect_white: bool = False) -> tuple
     for _ in range(2):
         background |= (cv2.dilate(background.astype(np.uint8), kernel) > 0) & (dist < t_bg)
     fg = ~background
+    fg &= ~_attached_shadows(image, model, fg, background, grad, edge_t)
     holes = _backdrop_holes(like_bg & ~edges & fg, dist, t_bg)
     return fg & ~holes, holes, model
+
+
+def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, background: np.ndarray,
+                      grad: np.ndarray, edge_t: float) -> np.ndarray:
+    """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
+    backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
+    in the lower part of the product."""
+    h, w = fg.shape
+    bg_rgb = lab_to_rgb(model.predict(h, w)).astype(np.float32)
+    ratio = image.astype(np.float32) / np.maximum(bg_rgb, 8.0)
+    level = ratio.mean(axis=2)
+    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < 0.07)
+    tint &= grad < edge_t * 6  # not across a hard product edge
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    ys = np.nonzero(fg.any(axis=1))[0]
+    top, bottom = ys[0], ys[-1]
+    near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    touches = np.bincount(idx, weights=near_bg.ravel(), minlength=n) > 0
+    cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
+    lower = cy > top + 0.6 * (bottom - top)
+    small = area < 0.25 * fg.sum()  # a shadow is never a large share of the product
+    shadow = touches & lower & small & ((std > 0.025) | (mean < 0.85))
+    shadow[0] = False
+    return shadow[labels]
 
 
 def _backdrop_holes(candidates: np.ndarray, dist: np.ndarray, t_bg: float) -> np.ndarray:
