@@ -91,6 +91,8 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, n
         raise UnsupportedFormat(
             "This is not an image bgflow can read. Send JPEG, PNG, WEBP, TIFF, BMP or GIF."
         ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # a header cut short or damaged
+        raise CorruptImage(f"The image header is truncated or damaged ({exc}). Re-export or re-upload the original.") from None
     fmt = im.format or "unknown"
     if fmt not in SUPPORTED_FORMATS:
         raise UnsupportedFormat(f"{fmt} images are not supported. Send JPEG, PNG, WEBP, TIFF, BMP or GIF.")
@@ -101,12 +103,12 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, n
         raise ImageTooSmall(
             f"The image is {w}x{h} pixels; bgflow needs at least {settings.min_side} pixels on each side."
         )
-    if getattr(im, "n_frames", 1) > 1:
-        im.seek(0)
-        notes.append("first_frame")
     try:
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)
+            notes.append("first_frame")
         im.load()
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(
             f"The {fmt} file is truncated or damaged ({exc}). Re-export or re-upload the original."
         ) from None

@@ -132,7 +132,9 @@ def _backdrop_holes(candidates: np.ndarray, dist: np.ndarray, t_bg: float) -> np
     is_hole = (share > 0.9) & (stats[:, cv2.CC_STAT_AREA] >= min_area)
     is_hole[0] = False
     holes = is_hole[labels]
-    return cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & (dist < t_bg)
+    for _ in range(3):  # grow into the edge pixels that look like the backdrop, as the outer flood does
+        holes |= (cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & (dist < t_bg)
+    return holes
 
 
 def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
