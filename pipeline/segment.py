@@ -114,7 +114,8 @@ def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, b
     touches = np.bincount(idx, weights=near_bg.ravel(), minlength=n) > 0
     cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
     lower = cy > top + 0.6 * (bottom - top)
-    small = area < 0.25 * fg.sum()  # a shadow is never a large share of the product
+    # A floor shadow is a small, flat share of the product, never a tall block.
+    small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
     shadow = touches & lower & small & ((std > 0.025) | (mean < 0.85))
     shadow[0] = False
     return shadow[labels]
