@@ -25,7 +25,7 @@ from .types import Matte, Normalized
 log = logging.getLogger(__name__)
 
 WORK_SIDE = 768
-WORK_PIXELS = 400_000
+WORK_PIXELS = 300_000
 GRABCUT_SIDE = 384
 
 
