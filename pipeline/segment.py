@@ -1,6 +1,6 @@
 """Stage 3a, segment (embedded classical backend): a soft alpha matte of the product.
 
-Steps, at a working size of at most ~0.4 MP: the backdrop model from the border; pixels that look like the
+Steps, at a working size of at most ~0.3 MP: the backdrop model from the border; pixels that look like the
 backdrop or like its shadow (neutral, darker, smooth) are flooded from the border, blocked by edges, so the
 product's own shadow stays out and white-on-white parts stay in; enclosed regions are holes only when they match the
 backdrop; detached overlays (swatches, inset circles, dimension lines) are dropped; GrabCut settles the uncertain band;
