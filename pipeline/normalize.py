@@ -23,6 +23,8 @@ from .types import Normalized
 log = logging.getLogger(__name__)
 
 Source = Union[bytes, bytearray, memoryview, str, Path]
+# What Pillow raises for a file whose header or data is cut short or damaged.
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError)
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -91,7 +93,7 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, n
         raise UnsupportedFormat(
             "This is not an image bgflow can read. Send JPEG, PNG, WEBP, TIFF, BMP or GIF."
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # a header cut short or damaged
+    except _DAMAGED as exc:  # a header cut short or damaged
         raise CorruptImage(f"The image header is truncated or damaged ({exc}). Re-export or re-upload the original.") from None
     fmt = im.format or "unknown"
     if fmt not in SUPPORTED_FORMATS:
@@ -108,7 +110,7 @@ def decode(data: bytes, settings: Settings | None = None) -> tuple[np.ndarray, n
             im.seek(0)
             notes.append("first_frame")
         im.load()
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _DAMAGED as exc:
         raise CorruptImage(
             f"The {fmt} file is truncated or damaged ({exc}). Re-export or re-upload the original."
         ) from None

@@ -81,9 +81,7 @@ def backdrop_foreground(image: np.ndarray, protect_white: bool = False) -> tuple
     edges = cv2.dilate((grad > edge_t).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
     background = _flood_from_border(like_bg & ~edges)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
-    kernel = np.ones((3, 3), np.uint8)
-    for _ in range(2):
-        background |= (cv2.dilate(background.astype(np.uint8), kernel) > 0) & (dist < t_bg)
+    background = _grow_within(background, dist < t_bg, steps=2)
     fg = ~background
     fg &= ~_attached_shadows(image, model, fg, background, grad, edge_t)
     holes = _backdrop_holes(like_bg & ~edges & fg, dist, t_bg)
@@ -133,9 +131,15 @@ def _backdrop_holes(candidates: np.ndarray, dist: np.ndarray, t_bg: float) -> np
     is_hole = (share > 0.9) & (stats[:, cv2.CC_STAT_AREA] >= min_area)
     is_hole[0] = False
     holes = is_hole[labels]
-    for _ in range(3):  # grow into the edge pixels that look like the backdrop, as the outer flood does
-        holes |= (cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & (dist < t_bg)
-    return holes
+    return _grow_within(holes, dist < t_bg, steps=3)  # into the edge pixels that look like the backdrop
+
+
+def _grow_within(region: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
+    """Grow ``region`` pixel by pixel, only onto ``allowed`` pixels."""
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(steps):
+        region = region | ((cv2.dilate(region.astype(np.uint8), kernel) > 0) & allowed)
+    return region
 
 
 def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -50,9 +50,8 @@ def test_presets_set_the_canvas(product_png):
 
 
 def test_shadow_darkens_the_floor_under_the_product(product_png):
-    finals, events = _final(product_png, style="sweep")
+    _, events = _final(product_png, style="sweep")
     bg = [e for e in events if e.stage == "compose"][0].images["background"].astype(int)
-    mask = [e for e in events if e.stage == "segment"][0].images["mask"]
     assert bg.min() < bg.max() - 30  # a visible shadow exists somewhere
 
 
