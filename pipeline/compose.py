@@ -88,7 +88,7 @@ def shadow_layer(alpha_canvas: np.ndarray, ground_y: int, light_dx: float, stren
     thick = max(2, int(diag * 0.006))
     y0 = min(h - 1, ground_y)
     contact[max(0, y0 - thick) : min(h, y0 + thick), :] = foot[None, :]
-    contact = cv2.GaussianBlur(contact, (0, 0), max(1.0, diag * 0.004))
+    contact = _soft_blur(contact, max(1.0, diag * 0.004))
     out = contact * 0.55
     if not contact_only:
         laid = cv2.resize(alpha_canvas[top : bottom + 1], (w, max(1, int(height * 0.22))), interpolation=cv2.INTER_AREA)
@@ -99,9 +99,18 @@ def shadow_layer(alpha_canvas: np.ndarray, ground_y: int, light_dx: float, stren
             sheared = cv2.warpAffine(laid, np.float32([[1, light_dx, 0], [0, 1, 0]]), (w, rows), flags=cv2.INTER_LINEAR)
             cast = np.zeros((h, w), np.float32)
             cast[y0 : y0 + rows] = sheared * np.linspace(1.0, 0.2, rows, dtype=np.float32)[:, None]
-            cast = cv2.GaussianBlur(cast, (0, 0), max(1.5, diag * 0.012))
+            cast = _soft_blur(cast, max(1.5, diag * 0.012))
             out = np.maximum(out, cast * 0.30)
     return np.clip(out * strength, 0.0, 0.85)
+
+
+def _soft_blur(layer: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur done at a quarter of the size when the blur is wide enough not to show it."""
+    if sigma < 8:
+        return cv2.GaussianBlur(layer, (0, 0), sigma)
+    h, w = layer.shape
+    small = cv2.resize(layer, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / 4), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def compose(norm: Normalized, matte: Matte, analysis: Analysis, orientation: Orientation, *, preset: str,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import mimetypes
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 
 from .errors import BgflowError
@@ -17,18 +17,14 @@ from .normalize import read_source
 from .runner import InProcessExecutor, Job, run, settings_snapshot
 from .storage import LocalStorage
 from .types import StageEvent
-from .upscale import encode
+from .upscale import encode, png_with_profile
 
 log = logging.getLogger(__name__)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
     """Fast PNG for intermediate artefacts (RGB or L uint8)."""
-    arr = image[:, :, ::-1] if image.ndim == 3 else image
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
+    return png_with_profile(image)
 
 
 def final_name(fmt: str, variant: int) -> str:
@@ -47,15 +43,20 @@ def process(job: Job, storage: LocalStorage, executor: InProcessExecutor,
         "orientation": None, "stages": [], "placement": None, "fidelity": None, "action": None, "files": [],
         "variants": [], "settings": None, "seed": None,
     }
+    # Intermediate artefacts are encoded and written on a second thread while the next stages compute.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgflow-write")
+    pending: list[Future] = []
     try:
         opts = job.options.resolved(settings)
         manifest["settings"] = settings_snapshot(settings, opts, executor.backend_names())
         manifest["seed"] = opts.seed
         for event in run(job, executor):
             manifest["stages"].append({"name": event.stage, "backend": event.backend, "ms": event.ms})
-            _record(event, manifest, storage, prefix, opts.format, settings.jpeg_quality)
+            _record(event, manifest, storage, prefix, opts.format, settings.jpeg_quality, writer, pending)
             if on_event:
                 on_event(event)
+        for done in pending:
+            done.result()  # a failed write fails the job
         if manifest["action"] is None:
             manifest["action"] = "skipped"
     except BgflowError as exc:
@@ -64,25 +65,31 @@ def process(job: Job, storage: LocalStorage, executor: InProcessExecutor,
         log.exception("run %s failed unexpectedly", job.run_id)
         _fail(manifest, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__}: {exc}. "
                          "The input is kept next to this manifest; please report it."}, job, storage, prefix)
+    writer.shutdown(wait=True)
     manifest["total_ms"] = round((time.perf_counter() - t0) * 1000.0, 2)
     storage.put_json(f"{prefix}/manifest.json", manifest)
     return manifest
 
 
 def _record(event: StageEvent, manifest: dict[str, Any], storage: LocalStorage, prefix: str, fmt: str,
-            quality: int) -> None:
+            quality: int, writer: ThreadPoolExecutor, pending: list[Future]) -> None:
     p = event.payload
+
+    def later(key: str, encode_fn, image) -> None:
+        manifest["files"].append(key.split("/", 1)[-1])
+        pending.append(writer.submit(lambda: storage.put(key, encode_fn(image), _mime(key))))
+
     if event.stage == "normalize":
         manifest["background_kind"] = p["background_kind"]
         manifest["white_background"] = p["white_bg"]
         manifest["properties"] = p["properties"] | {"background": p["background"]}
-        _put(manifest, storage, f"{prefix}/normalized.png", png_bytes(event.images["normalized"]))
+        later(f"{prefix}/normalized.png", png_bytes, event.images["normalized"])
     elif event.stage == "analyze":
         manifest["analysis"] = p["analysis"]
         manifest["orientation"] = p["orientation"]
     elif event.stage == "segment":
         manifest["mask"] = p["mask"]
-        _put(manifest, storage, f"{prefix}/mask.png", png_bytes(event.images["mask"]))
+        later(f"{prefix}/mask.png", png_bytes, event.images["mask"])
     elif event.stage == "compose":
         manifest.setdefault("scenes", []).append(p["images_bg"])
     elif event.stage == "upscale":
@@ -96,8 +103,12 @@ def _record(event: StageEvent, manifest: dict[str, Any], storage: LocalStorage, 
             manifest["action"] = out["action"]
 
 
+def _mime(key: str) -> str:
+    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
 def _put(manifest: dict[str, Any], storage: LocalStorage, key: str, data: bytes) -> None:
-    storage.put(key, data, mimetypes.guess_type(key)[0] or "application/octet-stream")
+    storage.put(key, data, _mime(key))
     manifest["files"].append(key.split("/", 1)[-1])
 
 

@@ -331,6 +331,19 @@ def _predict_at(model: BackdropModel, h: int, w: int, ys: np.ndarray, xs: np.nda
     return terms @ model.coeffs.astype(np.float32)
 
 
+def _matte_band(img: np.ndarray, trimap: np.ndarray, margin: int = 4) -> np.ndarray:
+    """Closed-form matting solved only in the box around the unknown band; outside it the trimap is the answer."""
+    alpha = trimap.astype(np.float32).copy()
+    ys, xs = np.nonzero(trimap == 0.5)
+    if len(ys) == 0:
+        return alpha
+    h, w = trimap.shape
+    y0, y1 = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
+    x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
+    alpha[y0:y1, x0:x1] = estimate_alpha_cf(img[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
+    return alpha
+
+
 def refine(norm: Normalized, coarse: Coarse, band: int = 2) -> Matte:
     """Soft alpha at the normalized size from the coarse mask."""
     image, fg = coarse.image, coarse.mask
@@ -355,7 +368,7 @@ def refine(norm: Normalized, coarse: Coarse, band: int = 2) -> Matte:
         trimap[coarse.holes & (trimap == 0.5)] = 0.0
     img = image.astype(np.float64) / 255.0
     try:
-        alpha_small = estimate_alpha_cf(img, trimap).astype(np.float32)
+        alpha_small = _matte_band(img, trimap)
     except Exception as exc:  # singular systems on degenerate trimaps: keep the hard edge
         log.warning("closed-form matting failed (%s); using the hard mask", exc)
         alpha_small = fg.astype(np.float32)
