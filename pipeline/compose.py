@@ -81,15 +81,26 @@ def shadow_layer(alpha_canvas: np.ndarray, ground_y: int, light_dx: float, stren
     top, bottom = int(ys[0]), int(ys[-1])
     height = max(1, bottom - top)
     diag = float(np.hypot(w, h))
-    # Contact: the bottom band of the silhouette, squashed onto the ground line.
-    band = alpha_canvas[max(top, bottom - max(2, height // 12)) : bottom + 1]
-    foot = band.max(axis=0)
-    contact = np.zeros((h, w), np.float32)
+    # Contact: under each column's own lowest product pixel, where that pixel is on the floor (feet seen in
+    # perspective end at different heights; a table top between the legs does not touch the floor).
+    solid = alpha_canvas > 0.5
+    has = solid.any(axis=0)
+    foot_y = h - 1 - np.argmax(solid[::-1], axis=0)
+    feet = has & (foot_y >= bottom - max(2, int(height * 0.15)))
     thick = max(2, int(diag * 0.006))
+    rows = np.arange(h, dtype=np.int32)[:, None]
+    contact = ((rows >= foot_y[None, :] - thick // 2) & (rows <= foot_y[None, :] + thick) & feet[None, :])
+    contact = _soft_blur(contact.astype(np.float32), max(1.0, diag * 0.004))
+    # Ambient occlusion: the floor under the whole footprint is a little darker.
+    ambient = np.zeros((h, w), np.float32)
+    xs = np.nonzero(feet)[0]
+    if len(xs) and not contact_only:
+        centre = (int((xs[0] + xs[-1]) / 2), int(bottom - height * 0.04))
+        axes = (max(2, int((xs[-1] - xs[0]) * 0.55)), max(thick * 2, int(height * 0.07)))
+        cv2.ellipse(ambient, centre, axes, 0, 0, 360, 1.0, -1)
+        ambient = _soft_blur(ambient, max(2.0, diag * 0.01))
+    out = np.maximum(contact * 0.55, ambient * 0.22)
     y0 = min(h - 1, ground_y)
-    contact[max(0, y0 - thick) : min(h, y0 + thick), :] = foot[None, :]
-    contact = _soft_blur(contact, max(1.0, diag * 0.004))
-    out = contact * 0.55
     if not contact_only:
         laid = cv2.resize(alpha_canvas[top : bottom + 1], (w, max(1, int(height * 0.22))), interpolation=cv2.INTER_AREA)
         rows = min(h - y0, laid.shape[0])

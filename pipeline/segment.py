@@ -114,7 +114,13 @@ def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, b
     lower = cy > top + 0.6 * (bottom - top)
     # A floor shadow is a small, flat share of the product, never a tall block.
     small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
-    shadow = touches & lower & small & ((std > 0.025) | (mean < 0.85))
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
+    # A thin wide strip along the bottom is the floor's contact shadow even when it is flat.
+    strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
+    # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
+    reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
+    under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
+    shadow = touches & lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)
     shadow[0] = False
     return shadow[labels]
 
