@@ -62,7 +62,7 @@ def _flood_from_border(passable: np.ndarray) -> np.ndarray:
     return reached[labels] & passable
 
 
-def backdrop_foreground(image: np.ndarray, protect_white: bool = False) -> tuple[np.ndarray, np.ndarray, BackdropModel]:
+def backdrop_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel]:
     """Foreground (bool) and enclosed holes (bool) on a white or plain backdrop, at the size of ``image``."""
     lab = rgb_to_lab(image)
     h, w = lab.shape[:2]
@@ -77,7 +77,7 @@ def backdrop_foreground(image: np.ndarray, protect_white: bool = False) -> tuple
     # A shadow is the backdrop, darker, with the same hue, changing slowly.
     shadow = (d_c < max(3.0, 3.0 * n)) & (d_l < 0) & (d_l > -45) & (grad < max(2.5, 4 * n))
     like_bg = (dist < t_bg) | shadow
-    edge_t = max(1.6 if protect_white else 2.0, 5.0 * n)
+    edge_t = max(2.0, 5.0 * n)
     edges = cv2.dilate((grad > edge_t).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
     background = _flood_from_border(like_bg & ~edges)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
@@ -228,7 +228,7 @@ def scene_foreground(image: np.ndarray) -> np.ndarray:
     return fg
 
 
-def coarse_foreground(norm: Normalized, protect_white: bool = False) -> Coarse:
+def coarse_foreground(norm: Normalized) -> Coarse:
     """The product as a hard mask at the working size; used by analyze and refined by :func:`segment`."""
     scale = working_scale(norm.size)
     image = resize_to(norm.image, scale)
@@ -241,7 +241,7 @@ def coarse_foreground(norm: Normalized, protect_white: bool = False) -> Coarse:
         fg = scene_foreground(resize_to(image, GRABCUT_SIDE / max(image.shape[:2])) if max(image.shape[:2]) > GRABCUT_SIDE else image)
         fg = cv2.resize(fg.astype(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     else:
-        fg, holes, model = backdrop_foreground(image, protect_white)
+        fg, holes, model = backdrop_foreground(image)
         fg = _fill_small_gaps(fg) & ~holes
         fg, removed = remove_overlays(fg, image)
     if fg.sum() < max(16, fg.size * 0.001):
@@ -395,6 +395,6 @@ def _finish(norm: Normalized, alpha: np.ndarray, foreground: np.ndarray, coarse:
     return Matte(alpha=alpha.astype(np.float32), foreground=foreground, bbox=bbox, removed=coarse.removed, backend=backend)
 
 
-def segment(norm: Normalized, protect_white: bool = False) -> Matte:
+def segment(norm: Normalized) -> Matte:
     """Stage 3a with the classical backend."""
-    return refine(norm, coarse_foreground(norm, protect_white))
+    return refine(norm, coarse_foreground(norm))
