@@ -19,8 +19,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+$(VENV)/.bench: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,web,bench]'
+	touch $(VENV)/.bench
+
+# Speed (seed photos when ../shared/samples/seed exists, else samples/), then quality against the old method.
+bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/quality.py --generated
 
 samples: $(STAMP)
 	$(BIN)/python -m pipeline.synthetic samples --count 6 --seed 7

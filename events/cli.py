@@ -93,6 +93,20 @@ def run_cmd(
     raise typer.Exit(1 if failed else 0)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web API and the playground page (open http://HOST:PORT/)."""
+    import uvicorn
+
+    from events.http import create_app
+
+    console.print(f"bgflow playground on http://{host}:{port}/  (API docs at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
 @app.command("version")
 def version_cmd() -> None:
     from pipeline import __version__

@@ -72,3 +72,17 @@ class BackendUnavailable(BgflowError):
 class ProductNotFound(BgflowError):
     code = "product_not_found"
     http_status = 422
+
+
+class UnsafeUrl(InputError):
+    code = "unsafe_url"
+    http_status = 400
+
+
+class FetchFailed(InputError):
+    code = "fetch_failed"
+    http_status = 422
+
+
+class InternalError(BgflowError):
+    code = "internal_error"

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     orienter: str = "geometric"
     weights_dir: Path = Path("weights")
 
+    # Web service.
+    api_token: SecretStr | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; none by default.")
+    max_request_bytes: int = Field(30 * 1024 * 1024, description="Largest request body accepted.")
+    max_concurrent_jobs: int = Field(2, ge=1, description="Pipeline runs at once; more get 503 with Retry-After.")
+    runs_dir: Path = Field(Path("runs"), description="Where the web service keeps job artefacts.")
+    url_allow_hosts: list[str] = Field(default_factory=list, description="Hosts image URLs may be fetched from.")
+    url_timeout_s: float = 10.0
+    url_max_bytes: int = 20 * 1024 * 1024
+
     # OpenAI-compatible describer.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -1,0 +1,202 @@
+"""Quality on a folder of photos, side by side with the old service's classical method.
+
+    python bench/quality.py [FOLDER] [--name NAME] [--generated]
+
+FOLDER has ``images/`` (or the images themselves), optional ``masks/`` (255 = product) and ``labels.csv``
+(file, background). ``--generated`` evaluates the deterministic generated ground-truth set instead. Reports background
+kind accuracy, mask IoU and boundary F-score (where masks exist), product fidelity (dE inside the product), per case
+and overall; writes ``bench/results/<name>.json``, ``<name>.md``, a contact sheet ``<name>_sheet.png`` (input, mask
+overlay, final) and ``<name>.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (RESULTS, Case, baseline_is_white, baseline_mask, boundary_f, default_folder, iou,  # noqa: E402
+                          kind_matches, load_cases, machine, markdown_table, summarize, write_json)
+from pipeline.errors import BgflowError  # noqa: E402
+from pipeline.runner import InProcessExecutor, Job, RunOptions, run  # noqa: E402
+
+THUMB = 220
+
+
+def evaluate_case(case: Case, executor: InProcessExecutor, with_baseline: bool = True) -> tuple[dict, np.ndarray | None]:
+    row: dict = {"name": case.name, "label": case.label}
+    t0 = time.perf_counter()
+    try:
+        events = {e.stage: e for e in run(Job(source=case.path, name=case.name, options=RunOptions(on_scene="process")),
+                                          executor)}
+    except BgflowError as exc:
+        row.update(status="failed", error=exc.code)
+        return row, None
+    row["ours_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    norm_img = events["normalize"].images["normalized"]
+    kind = events["normalize"].payload["background_kind"]
+    alpha = events["segment"].images["mask"] >= 128
+    final = events["upscale"].images["final"]
+    row.update(status="ok", kind=kind, kind_ok=kind_matches(kind, case.label),
+               delta_e_mean=events["upscale"].payload["output"]["fidelity"]["delta_e_mean"])
+    gt = None
+    if case.mask is not None:
+        gt = np.asarray(Image.open(case.mask).convert("L"))
+        gt = cv2.resize(gt, (alpha.shape[1], alpha.shape[0]), interpolation=cv2.INTER_NEAREST) >= 128
+        row.update(iou=round(iou(alpha, gt), 4), boundary_f=round(boundary_f(alpha, gt), 4))
+    if with_baseline:
+        t0 = time.perf_counter()
+        white = baseline_is_white(norm_img)
+        base = baseline_mask(norm_img)
+        row["baseline_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        base_kind = "white" if white else "scene"  # the old service knew white or not
+        row.update(baseline_kind=base_kind, baseline_kind_ok=kind_matches(base_kind, case.label))
+        if gt is not None:
+            row.update(baseline_iou=round(iou(base, gt), 4), baseline_boundary_f=round(boundary_f(base, gt), 4))
+    return row, _sheet_row(norm_img, alpha, final, case.name, row)
+
+
+def _thumb(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    s = THUMB / max(h, w)
+    small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    cell = np.full((THUMB, THUMB, 3), 96, np.uint8)
+    cell[: small.shape[0], : small.shape[1]] = small
+    return cell
+
+
+def _sheet_row(norm_img: np.ndarray, alpha: np.ndarray, final: np.ndarray, name: str, row: dict) -> np.ndarray:
+    overlay = norm_img.astype(np.float32)
+    overlay[~alpha] = overlay[~alpha] * 0.35 + np.array([255, 0, 90], np.float32) * 0.65  # background tinted
+    cells = [_thumb(norm_img), _thumb(overlay.astype(np.uint8)), _thumb(final)]
+    strip = np.hstack(cells)
+    label = f"{name} {row.get('kind', '')}" + (f" IoU {row['iou']:.3f}" if "iou" in row else "")
+    cv2.putText(strip, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+    return strip
+
+
+def aggregate(rows: list[dict]) -> dict:
+    ok = [r for r in rows if r["status"] == "ok"]
+    out: dict = {"cases": len(rows), "ok": len(ok)}
+    for key in ("kind_ok", "baseline_kind_ok"):
+        vals = [r[key] for r in ok if r.get(key) is not None]
+        if vals:
+            out[key.replace("_ok", "_accuracy")] = round(sum(vals) / len(vals), 4)
+    for key in ("iou", "boundary_f", "baseline_iou", "baseline_boundary_f", "delta_e_mean", "ours_ms", "baseline_ms"):
+        vals = [r[key] for r in ok if key in r]
+        if vals:
+            out[key] = summarize(vals)
+    by_label: dict[str, dict] = {}
+    for label in sorted({r["label"] for r in ok if r.get("label")}):
+        sub = [r for r in ok if r.get("label") == label]
+        entry = {"n": len(sub)}
+        for key in ("iou", "baseline_iou"):
+            vals = [r[key] for r in sub if key in r]
+            if vals:
+                entry[key] = round(float(np.mean(vals)), 4)
+        by_label[label] = entry
+    out["by_label"] = by_label
+    ratios = {}
+    if "iou" in out and "baseline_iou" in out:
+        ratios["iou"] = round(out["iou"]["mean"] / max(1e-9, out["baseline_iou"]["mean"]), 3)
+    if "kind_accuracy" in out and "baseline_kind_accuracy" in out:
+        ratios["kind_accuracy"] = round(out["kind_accuracy"] / max(1e-9, out["baseline_kind_accuracy"]), 3)
+    if "ours_ms" in out and "baseline_ms" in out:
+        ratios["speed (baseline ms / ours ms)"] = round(out["baseline_ms"]["median"] / out["ours_ms"]["median"], 3)
+    out["ratios_vs_baseline"] = ratios
+    return out
+
+
+def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.ndarray | None) -> str:
+    headers = ["metric", "bgflow", "baseline (old service)", "ratio"]
+    table = []
+    if "kind_accuracy" in overall:
+        table.append(["background kind accuracy", overall["kind_accuracy"], overall.get("baseline_kind_accuracy", "-"),
+                      overall["ratios_vs_baseline"].get("kind_accuracy", "-")])
+    if "iou" in overall:
+        table.append(["mask IoU (mean)", overall["iou"]["mean"], overall["baseline_iou"]["mean"],
+                      overall["ratios_vs_baseline"]["iou"]])
+        table.append(["boundary F (mean)", overall["boundary_f"]["mean"], overall["baseline_boundary_f"]["mean"],
+                      round(overall["boundary_f"]["mean"] / max(1e-9, overall["baseline_boundary_f"]["mean"]), 3)])
+    if "ours_ms" in overall:
+        table.append(["time per image, median ms (ours: whole pipeline; baseline: kind + mask)",
+                      overall["ours_ms"]["median"], overall["baseline_ms"]["median"],
+                      overall["ratios_vs_baseline"]["speed (baseline ms / ours ms)"]])
+    if "delta_e_mean" in overall:
+        table.append(["product fidelity dE (mean of means / max)",
+                      f"{overall['delta_e_mean']['mean']:.4f} / {overall['delta_e_mean']['max']:.4f}", "-", "-"])
+    md = [f"# Quality: {name}", "", f"Source: {source}, {overall['ok']}/{overall['cases']} processed.", "",
+          markdown_table(headers, table), ""]
+    if overall.get("by_label"):
+        md += ["By label:", "", markdown_table(["label", "n", "IoU", "baseline IoU"],
+               [[k, v["n"], v.get("iou", "-"), v.get("baseline_iou", "-")] for k, v in overall["by_label"].items()]), ""]
+    text = "\n".join(md)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(text)
+    if sheet is not None:
+        Image.fromarray(sheet).save(RESULTS / f"{name}_sheet.png", optimize=False, compress_level=3)
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in
+                         ("name", "label", "kind", "iou", "baseline_iou", "boundary_f", "delta_e_mean", "ours_ms",
+                          "baseline_ms", "status")) + "</tr>" for r in rows)
+    (RESULTS / f"{name}.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>bgflow quality: " + html.escape(name) + "</title>"
+        "<style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:2px 6px}img{max-width:100%}</style>"
+        f"<h1>Quality: {html.escape(name)}</h1><pre>{html.escape(text)}</pre>"
+        f"<p>Each row: input, mask (background tinted), final.</p><img src='{html.escape(name)}_sheet.png'>"
+        "<h2>Per case</h2><table><tr><th>name</th><th>label</th><th>kind</th><th>IoU</th><th>baseline IoU</th>"
+        "<th>boundary F</th><th>dE</th><th>ours ms</th><th>baseline ms</th><th>status</th></tr>" + cells + "</table>")
+    return text
+
+
+def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: int = 60) -> dict:
+    executor = InProcessExecutor()
+    cases = load_cases(folder)
+    rows, strips = [], []
+    for case in cases:
+        row, strip = evaluate_case(case, executor, with_baseline)
+        rows.append(row)
+        if strip is not None and len(strips) < sheet_rows:
+            strips.append(strip)
+    overall = aggregate(rows)
+    sheet = None
+    if strips:
+        pairs = [np.hstack(strips[i : i + 2]) if i + 1 < len(strips) else
+                 np.hstack([strips[i], np.zeros_like(strips[i])]) for i in range(0, len(strips), 2)]
+        sheet = np.vstack(pairs)
+    text = report(name, str(folder), rows, overall, sheet)
+    write_json(name, {"name": name, "source": str(folder), "machine": machine(), "overall": overall, "cases": rows})
+    print(text)
+    return overall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", nargs="?", type=Path)
+    ap.add_argument("--name")
+    ap.add_argument("--generated", action="store_true", help="evaluate the generated ground-truth set")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+    if args.generated:
+        from pipeline.synthetic import sample_set, write_set
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_set(Path(tmp), sample_set(0))
+            evaluate(Path(tmp), args.name or "quality_generated", not args.no_baseline)
+        return
+    folder = args.folder or default_folder()
+    evaluate(folder, args.name or f"quality_{folder.name}", not args.no_baseline)
+
+
+if __name__ == "__main__":
+    main()
