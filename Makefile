@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,web]'
+	$(BIN)/pip install -q -e '.[dev,web,cloud]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,7 +20,7 @@ test: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 $(VENV)/.bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,web,bench]'
+	$(BIN)/pip install -q -e '.[dev,web,cloud,bench]'
 	touch $(VENV)/.bench
 
 # Speed (seed photos when ../shared/samples/seed exists, else samples/), then quality against the old method.

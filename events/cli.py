@@ -52,6 +52,12 @@ def run_cmd(
     variants: Annotated[Optional[int], typer.Option(help="Number of background variants per photo.")] = None,
     on_scene: Annotated[Optional[str], typer.Option("--on-scene", help="keep (upscale only) | skip | process")] = None,
     prompt: Annotated[Optional[str], typer.Option(help="Override the background prompt (model backends).")] = None,
+    describer: Annotated[Optional[str], typer.Option(help="heuristic | openai | auto")] = None,
+    segmenter: Annotated[Optional[str], typer.Option(help="classical (default) or a model backend")] = None,
+    background: Annotated[Optional[str], typer.Option(help="procedural (default) or a model backend")] = None,
+    upscaler: Annotated[Optional[str], typer.Option(help="lanczos (default) or a model backend")] = None,
+    orienter: Annotated[Optional[str], typer.Option(help="geometric (default) or a model backend")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Folder with model weights.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
@@ -59,10 +65,14 @@ def run_cmd(
     from pipeline.contract import process, summary_row
     from pipeline.errors import BgflowError
     from pipeline.runner import InProcessExecutor, Job, RunOptions
+    from pipeline.settings import get_settings
     from pipeline.storage import LocalStorage
 
+    chosen = {"describer": describer, "segmenter": segmenter, "background": background, "upscaler": upscaler,
+              "orienter": orienter, "weights_dir": weights}
+    settings = get_settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
     try:
-        executor = InProcessExecutor()
+        executor = InProcessExecutor(settings)
         options = RunOptions(preset=preset, style=style, size=size, format=format, seed=seed, variants=variants,
                              on_scene=on_scene, prompt=prompt)
         options.resolved(executor.settings)

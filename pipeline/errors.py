@@ -86,3 +86,17 @@ class FetchFailed(InputError):
 
 class InternalError(BgflowError):
     code = "internal_error"
+
+
+class DescriberFailed(BgflowError):
+    """The vision model could not be reached, refused, or timed out."""
+
+    code = "describer_failed"
+    http_status = 502
+
+
+class DescriberInvalidOutput(BgflowError):
+    """The vision model answered, but not with JSON that follows the schema."""
+
+    code = "describer_invalid_output"
+    http_status = 502

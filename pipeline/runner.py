@@ -159,7 +159,7 @@ def _final_payload(result, variant: int, seed: int, action: str) -> dict[str, An
 
 def settings_snapshot(settings: Settings, opts: RunOptions, backends: dict[str, str]) -> dict[str, Any]:
     """The settings a run used, without secrets."""
-    data = settings.model_dump(mode="json", exclude={"openai_api_key"})
+    data = settings.model_dump(mode="json", exclude={"openai_api_key", "api_token"})
     data.update(backends)
     data["options"] = opts.to_dict()
     data["version"] = __version__

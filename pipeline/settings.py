@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o"
+    openai_timeout_s: float = Field(30.0, description="Per request; retries come on top.")
+    openai_max_retries: int = Field(3, ge=0, description="Retries with backoff on 429, 5xx and timeouts.")
+    openai_image_side: int = Field(768, ge=128, le=2048, description="Long side of the image sent to the model.")
+    cache_dir: Path = Field(Path(".bgflow-cache"), description="Answers of paid models, keyed by image and prompt.")
 
 
 @lru_cache(maxsize=1)

@@ -41,4 +41,4 @@ def new_backend(family: str, name: str, settings: Settings) -> Any:
 
 
 def _load_builtins() -> None:
-    from . import embedded  # noqa: F401  (registers the embedded defaults)
+    from . import embedded, openai_describer  # noqa: F401  (registering is cheap: heavy imports happen on use)
