@@ -58,6 +58,7 @@ def run_cmd(
     upscaler: Annotated[Optional[str], typer.Option(help="lanczos (default) or a model backend")] = None,
     orienter: Annotated[Optional[str], typer.Option(help="geometric (default) or a model backend")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Folder with model weights.")] = None,
+    executor_name: Annotated[str, typer.Option("--executor", help="local (this process) | modal (the deployed app)")] = "local",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
@@ -72,7 +73,15 @@ def run_cmd(
               "orienter": orienter, "weights_dir": weights}
     settings = get_settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
     try:
-        executor = InProcessExecutor(settings)
+        if executor_name == "modal":
+            from functions.lookup import deployed_call
+            from pipeline.remote import RemoteExecutor
+
+            executor = RemoteExecutor(settings, deployed_call)
+        elif executor_name == "local":
+            executor = InProcessExecutor(settings)
+        else:
+            raise typer.BadParameter("use --executor local or --executor modal")
         options = RunOptions(preset=preset, style=style, size=size, format=format, seed=seed, variants=variants,
                              on_scene=on_scene, prompt=prompt)
         options.resolved(executor.settings)

@@ -69,7 +69,8 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, executor=None) -> FastAPI:
+    """The app; ``executor`` runs the stages (in this process by default, or as Modal function calls)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="bgflow", version=__version__, lifespan=lifespan,
                   description="Product photos in, catalogue-ready images out.")
     app.state.settings = settings
-    app.state.pool = RunPool(settings)
+    app.state.pool = RunPool(settings, executor)
 
     @app.exception_handler(BgflowError)
     async def bgflow_error(_: Request, exc: BgflowError):

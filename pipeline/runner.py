@@ -18,9 +18,9 @@ from . import __version__
 from .backends import new_backend
 from .errors import BgflowError, InvalidOption
 from .normalize import Source, normalize
-from .segment import coarse_foreground
+from .segment import Coarse, coarse_foreground
 from .settings import Settings, get_settings
-from .types import StageEvent
+from .types import Analysis, Matte, Normalized, Orientation, Result, Scene, StageEvent
 from .upscale import keep_scene
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ class Job:
 
 
 class InProcessExecutor:
-    """Runs every stage in this process with backends built once from settings."""
+    """Runs every stage in this process with backends built once from settings. Other executors (Modal) offer the
+    same methods and run them elsewhere."""
 
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or get_settings()
@@ -91,6 +92,34 @@ class InProcessExecutor:
             "background": self.background.name, "upscaler": self.upscaler.name,
         }
 
+    def to(self, device: str) -> "InProcessExecutor":
+        """Move model backends to ``device`` (embedded backends have nothing to move)."""
+        for backend in (self.describer, self.orienter, self.segmenter, self.background, self.upscaler):
+            if hasattr(backend, "to"):
+                backend.to(device)
+        return self
+
+    def normalize(self, source: Source) -> Normalized:
+        return normalize(source, self.settings)
+
+    def analyze(self, norm: Normalized, seed: int) -> tuple[Coarse, Analysis, Orientation]:
+        coarse = coarse_foreground(norm)
+        return coarse, self.describer.describe(norm, coarse, seed=seed), self.orienter.orient(norm, coarse)
+
+    def segment(self, norm: Normalized, coarse: Coarse, analysis: Analysis) -> Matte:
+        return self.segmenter.segment(norm, coarse, analysis)
+
+    def compose(self, norm: Normalized, matte: Matte, analysis: Analysis, orientation: Orientation, *, preset: str,
+                style: str, size: int, seed: int, prompt: str | None) -> Scene:
+        return self.background.compose(norm, matte, analysis, orientation, preset=preset, style=style, size=size,
+                                       seed=seed, prompt=prompt)
+
+    def upscale(self, norm: Normalized, matte: Matte, scene: Scene) -> Result:
+        return self.upscaler.post_produce(norm, matte, scene)
+
+    def keep(self, norm: Normalized, matte: Matte, size: int) -> Result:
+        return keep_scene(norm, matte, size)
+
 
 def _timed(fn, *args, **kwargs):
     t0 = time.perf_counter()
@@ -101,10 +130,9 @@ def _timed(fn, *args, **kwargs):
 def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEvent]:
     """Yield one StageEvent per finished stage. A BgflowError propagates to the caller after the events so far."""
     ex = executor or InProcessExecutor()
-    settings = ex.settings
-    opts = job.options.resolved(settings)
+    opts = job.options.resolved(ex.settings)
 
-    norm, ms = _timed(normalize, job.source, settings)
+    norm, ms = _timed(ex.normalize, job.source)
     bg = norm.background
     yield StageEvent(0, "normalize", "embedded", ms, {
         "white_bg": bg.kind == "white", "background_kind": bg.kind, "size": list(norm.size),
@@ -112,16 +140,12 @@ def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEv
         "background": {"kind": bg.kind, "color": list(bg.color), "confidence": bg.confidence},
     }, images={"normalized": norm.image})
 
-    t0 = time.perf_counter()
-    coarse = coarse_foreground(norm)
-    analysis = ex.describer.describe(norm, coarse, seed=opts.seed)
-    orientation = ex.orienter.orient(norm, coarse)
-    ms = round((time.perf_counter() - t0) * 1000.0, 2)
-    yield StageEvent(1, "analyze", f"{ex.describer.name}+{ex.orienter.name}", ms, {
+    (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
+    yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
         "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
     }, objects={"analysis": analysis, "orientation": orientation})
 
-    matte, ms = _timed(ex.segmenter.segment, norm, coarse, analysis)
+    matte, ms = _timed(ex.segment, norm, coarse, analysis)
     yield StageEvent(2, "segment", matte.backend, ms, {
         "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
                  "removed": list(matte.removed)},
@@ -132,21 +156,21 @@ def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEv
         action = "kept" if opts.on_scene == "keep" else "skipped"
     if action == "skipped":
         return
+    if action == "kept":  # a kept photo has one version
+        result, ms = _timed(ex.keep, norm, matte, opts.size)
+        yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, 0, opts.seed, action),
+                         images={"final": result.image}, objects={"result": result})
+        return
+    style = opts.style if opts.style != "auto" else analysis.style
     for variant in range(opts.variants):
         seed = opts.seed + variant
-        if action == "kept":
-            result, ms = _timed(keep_scene, norm, matte, opts.size)
-            yield StageEvent(3, "upscale", "lanczos", ms, _final_payload(result, variant, seed, action),
-                             images={"final": result.image}, objects={"result": result})
-            break  # a kept photo has one version
-        style = opts.style if opts.style != "auto" else analysis.style
-        scene, ms = _timed(ex.background.compose, norm, matte, analysis, orientation, preset=opts.preset,
-                           style=style, size=opts.size, seed=seed, prompt=opts.prompt)
+        scene, ms = _timed(ex.compose, norm, matte, analysis, orientation, preset=opts.preset, style=style,
+                           size=opts.size, seed=seed, prompt=opts.prompt)
         yield StageEvent(2, "compose", scene.backend, ms, {
             "images_bg": {"style": scene.style, "preset": scene.preset, "seed": seed, "variant": variant,
                           **scene.info},
         }, images={"background": scene.background})
-        result, ms = _timed(ex.upscaler.post_produce, norm, matte, scene)
+        result, ms = _timed(ex.upscale, norm, matte, scene)
         yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, variant, seed, action),
                          images={"final": result.image}, objects={"result": result})
 

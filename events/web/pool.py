@@ -53,9 +53,9 @@ class JobRecord:
 class RunPool:
     """Slots, worker threads, the executor (backends built once) and the job records."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, executor=None):
         self.settings = settings
-        self.executor = InProcessExecutor(settings)
+        self.executor = executor or InProcessExecutor(settings)
         self.slots = RunSlots(settings.max_concurrent_jobs)
         self.threads = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs, thread_name_prefix="bgflow-run")
         self.jobs: dict[str, JobRecord] = {}

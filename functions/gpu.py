@@ -1,0 +1,75 @@
+"""GPU classes, one per model: weights load once per container in ``@modal.enter`` (into CPU memory under the memory
+snapshot, then onto the GPU), from the weights Volume. Each method decodes wire data, runs the stage, encodes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import modal
+
+from .infra import WEIGHTS_DIR, app, gpu_image, weights
+
+with gpu_image.imports():
+    from pipeline.remote import handle
+    from pipeline.runner import InProcessExecutor
+    from pipeline.settings import Settings
+
+GPU_CLASS = dict(image=gpu_image, volumes={WEIGHTS_DIR: weights}, enable_memory_snapshot=True, scaledown_window=300,
+                 retries=modal.Retries(max_retries=1, initial_delay=5.0))
+
+
+def _executor(**backend: str) -> "InProcessExecutor":
+    return InProcessExecutor(Settings(weights_dir=WEIGHTS_DIR, **backend))
+
+
+class _Model:
+    backend: dict[str, str] = {}
+
+    @modal.enter(snap=True)
+    def load(self) -> None:
+        self.executor = _executor(**self.backend)
+
+    @modal.enter(snap=False)
+    def to_gpu(self) -> None:
+        self.executor.to("cuda")
+
+
+# Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time.
+@app.cls(gpu="H100", timeout=900, **GPU_CLASS)
+class Inpainter(_Model):
+    backend = {"background": "flux-fill"}
+
+    @modal.method()
+    def compose(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return handle("compose", payload, self.executor)
+
+
+# Real-ESRGAN x4 is small (17M parameters) and tiled: an L4 is plenty and cheaper.
+@app.cls(gpu="L4", timeout=300, **GPU_CLASS)
+class Upscaler(_Model):
+    backend = {"upscaler": "realesrgan"}
+
+    @modal.method()
+    def upscale(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return handle("upscale", payload, self.executor)
+
+
+@app.cls(gpu="L4", timeout=300, **GPU_CLASS)
+class Segmenter(_Model):
+    backend = {"segmenter": "sam2"}
+
+    @modal.method()
+    def segment(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return handle("segment", payload, self.executor)
+
+
+@app.cls(gpu="L4", timeout=300, **GPU_CLASS)
+class Orienter(_Model):
+    backend = {"orienter": "orient-anything"}
+
+    @modal.method()
+    def orient(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return handle("orient", payload, self.executor)
+
+
+GPU_CLASSES = {"Inpainter": Inpainter, "Upscaler": Upscaler, "Segmenter": Segmenter, "Orienter": Orienter}

@@ -1,0 +1,53 @@
+"""The Modal App and what its containers are made of: images (versions pinned, in step with pyproject), the weights
+Volume, the runs Volume and the secrets. No work at import time beyond declaring them."""
+
+from __future__ import annotations
+
+import os
+
+import modal
+
+APP_NAME = "bgflow"
+WEIGHTS_DIR = "/weights"
+RUNS_DIR = "/runs"
+
+# Pinned for the containers; tests check each pin satisfies pyproject's ranges.
+CPU_PACKAGES = [
+    "numpy==2.4.6", "opencv-python-headless==5.0.0.93", "pillow==13.0.0", "pymatting==1.1.16", "numba==0.68.1",
+    "pydantic==2.14.3", "pydantic-settings==2.16.3", "typer==0.29.2", "rich==15.0.0",
+    "fastapi==0.165.0", "uvicorn==0.54.0", "python-multipart==0.0.34", "httpx==0.28.1",
+    "openai==3.54.0", "boto3==1.44.5",
+]
+GPU_PACKAGES = [
+    "torch==2.13.0", "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.7.0",
+    "sentencepiece==0.2.1", "protobuf==6.33.1",
+]
+# spandrel declares torchvision, which the image does not need: installed without its dependencies.
+GPU_NO_DEPS = ["spandrel==0.4.2"]
+PROJECT_PACKAGES = ("pipeline", "events", "functions")
+
+app = modal.App(APP_NAME)
+
+cpu_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install(*CPU_PACKAGES)
+    .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR, "BGFLOW_RUNS_DIR": RUNS_DIR, "BGFLOW_CACHE_DIR": f"{RUNS_DIR}/.cache"})
+    .add_local_python_source(*PROJECT_PACKAGES)
+)
+
+gpu_image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install(*CPU_PACKAGES, *GPU_PACKAGES)
+    .pip_install(*GPU_NO_DEPS, extra_options="--no-deps")
+    .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR, "HF_HUB_OFFLINE": "1", "HF_HUB_ENABLE_HF_TRANSFER": "0"})
+    .add_local_python_source(*PROJECT_PACKAGES)
+)
+
+weights = modal.Volume.from_name("bgflow-weights", create_if_missing=True)
+runs = modal.Volume.from_name("bgflow-runs", create_if_missing=True)
+
+# Secrets are optional: the embedded default needs none. Name the ones you created when deploying, e.g.
+# BGFLOW_MODAL_SECRETS=bgflow-openai,bgflow-aws modal deploy modal_app.py  (a named secret that is missing fails the
+# deploy, so none is attached unless asked for).
+SECRET_NAMES = [n.strip() for n in os.environ.get("BGFLOW_MODAL_SECRETS", "").split(",") if n.strip()]
+secrets = [modal.Secret.from_name(name) for name in SECRET_NAMES]

@@ -1,0 +1,132 @@
+"""The Modal app, offline and without a token: specs read through .info(), wrappers run with .local(), the
+orchestrator chained through its call seam."""
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+modal = pytest.importorskip("modal")
+
+import modal_app  # noqa: E402,F401
+from functions import cpu, gpu, infra, orchestrate  # noqa: E402
+from functions import web as web_fn  # noqa: E402
+from pipeline.remote import target_for  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_works_offline_without_a_token():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")} | {"HOME": "/nonexistent"}
+    proc = subprocess.run([sys.executable, "-c", "import modal_app; print(modal_app.app.name)"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "bgflow"
+
+
+def test_cpu_stages_and_gpu_classes_have_different_container_specs():
+    for name, fn in cpu.CPU_FUNCTIONS.items():
+        info = fn.info()
+        assert info.gpus == [], name
+        assert info.max_retries == 2 and 0 < info.timeout <= 120, name
+        assert info.volumes == {}, name
+    expected = {"Inpainter": ("H100", "compose"), "Upscaler": ("L4", "upscale"), "Segmenter": ("L4", "segment"),
+                "Orienter": ("L4", "orient")}
+    for cls_name, (gpu_type, method) in expected.items():
+        info = getattr(gpu.GPU_CLASSES[cls_name](), method).info()
+        assert info.gpus == [(gpu_type, 1)], cls_name
+        assert info.volumes["/weights"].name == "bgflow-weights", cls_name
+        assert info.method_names == [method]
+    assert infra.cpu_image is not infra.gpu_image
+
+
+def test_orchestrator_web_and_schedule_specs():
+    job = orchestrate.run_job.info()
+    assert job.gpus == [] and job.timeout == 1800 and job.volumes["/runs"].name == "bgflow-runs"
+    web = web_fn.web.info()
+    assert web.web_info is not None and web.gpus == []
+
+
+def _pins(packages):
+    return {Requirement(p).name.lower(): Requirement(p) for p in packages}
+
+
+def test_images_pin_versions_inside_the_pyproject_ranges():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        declared += [Requirement(r) for r in extra]
+    pins = _pins(infra.CPU_PACKAGES + infra.GPU_PACKAGES + infra.GPU_NO_DEPS)
+    checked = 0
+    for req in declared:
+        name = req.name.lower()
+        if name in pins:
+            version = next(iter(pins[name].specifier)).version
+            assert req.specifier.contains(version), f"{name}=={version} is outside pyproject's {req.specifier}"
+            checked += 1
+    assert checked >= 12
+    for name in ("numpy", "opencv-python-headless", "pillow", "pymatting", "pydantic-settings", "torch", "diffusers",
+                 "transformers"):
+        assert name in pins, name
+
+
+@pytest.fixture
+def recording_call():
+    chain = []
+
+    def call(target, payload):
+        chain.append(target)
+        kind, *rest = target.split(".")
+        if kind == "cpu":
+            return cpu.CPU_FUNCTIONS[rest[0]].local(payload)
+        raise RuntimeError(f"GPU class {target} reached")  # no model weights in this test
+
+    call.chain = chain
+    return call
+
+
+def _job(size=256, **settings):
+    data = (ROOT / "samples" / "box_white.jpg").read_bytes()
+    return {"source": data, "name": "box", "options": {"size": size}, "settings": settings}
+
+
+def test_orchestrator_chains_every_stage_through_function_calls(recording_call, tmp_path, monkeypatch):
+    monkeypatch.setattr(orchestrate, "CALL", recording_call)
+    monkeypatch.setattr(orchestrate, "RUNS_DIR", str(tmp_path))
+    out = orchestrate.run_job.local(_job())
+    assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
+    m = out["manifest"]
+    assert m["status"] == "ok" and m["fidelity"]["delta_e_mean"] <= 1.5
+    assert [e["step"] for e in out["events"]] == [0, 1, 2, 2, 3]
+    assert (tmp_path / "box" / "final.png").is_file() and (tmp_path / "box" / "manifest.json").is_file()
+
+
+def test_model_backends_are_reached_only_as_gpu_class_calls(recording_call, tmp_path):
+    settings = {"background": "flux-fill", "upscaler": "realesrgan"}
+    assert target_for("compose", Settings(**settings)) == "gpu.Inpainter.compose"
+    assert target_for("upscale", Settings(**settings)) == "gpu.Upscaler.upscale"
+    assert target_for("segment", Settings(segmenter="sam2")) == "gpu.Segmenter.segment"
+    assert target_for("orient", Settings(orienter="orient-anything")) == "gpu.Orienter.orient"
+    out = orchestrate.orchestrate(_job(**settings), recording_call, str(tmp_path))
+    assert recording_call.chain[-1] == "gpu.Inpainter.compose"
+    assert all(t.startswith("cpu.") for t in recording_call.chain[:-1])
+    assert out["manifest"]["status"] == "failed"  # recorded, with the input kept, not lost
+
+
+def test_bgflow_run_with_the_modal_executor_fails_clearly_without_a_deployment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")} | {"HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "events.cli", "run", str(ROOT / "samples" / "box_white.jpg"),
+                           "--out", str(tmp_path / "out"), "--executor", "modal"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    said = " ".join(proc.stderr.split())
+    assert "backend_unavailable" in said and "modal deploy modal_app.py" in said
+    import json
+
+    manifest = json.loads((tmp_path / "out" / "box_white" / "manifest.json").read_text())
+    assert manifest["error"]["code"] == "backend_unavailable" and "input.jpg" in manifest["files"]
