@@ -2,35 +2,41 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE := $(VENV)/.base
+FULL := $(VENV)/.full
+BENCH := $(VENV)/.bench
 
-.PHONY: demo test bench samples clean
+.PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,web,cloud]'
-	touch $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,web]'
+	touch $(BASE)
 
-demo: $(STAMP)
+# The tests also exercise the model backends (tiny models on the CPU), the OpenAI describer and the Modal app.
+# torch is pinned to the CPU build first: a plain requirement would pull a multi-GB CUDA build.
+$(FULL): $(BASE)
+	$(BIN)/pip install -q 'torch==2.13.0'
+	$(BIN)/pip install -q -e '.[dev,web,cloud,ml]'
+	touch $(FULL)
+
+$(BENCH): $(FULL)
+	$(BIN)/pip install -q -e '.[dev,web,cloud,ml,bench]'
+	touch $(BENCH)
+
+demo: $(BASE)
 	$(BIN)/bgflow run samples --out out/demo
 	@echo "Results in out/demo (open out/demo/*/final.png)"
 
-test: $(STAMP)
+test: $(FULL)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
-$(VENV)/.bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,web,cloud,bench]'
-	touch $(VENV)/.bench
-
 # Speed (seed photos when ../shared/samples/seed exists, else samples/), then quality against the old method.
-bench: $(VENV)/.bench
+bench: $(BENCH)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/quality.py --generated
-
-samples: $(STAMP)
-	$(BIN)/python -m pipeline.synthetic samples --count 6 --seed 7
 
 clean:
 	rm -rf $(VENV) out

@@ -112,6 +112,42 @@ def run_cmd(
     raise typer.Exit(1 if failed else 0)
 
 
+models_app = typer.Typer(help="Model weights for the GPU backends.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """List each model backend as ready or not, and why."""
+    from pipeline.models import check
+    from pipeline.settings import get_settings
+
+    rows = check(get_settings())
+    for r in rows:
+        mark = "[green]ready[/green]" if r["ready"] else "[yellow]missing[/yellow]"
+        console.print(f"{r['name']:16} {r['family']:11} {mark}  {r['path']}")
+        if not r["ready"]:
+            console.print(f"    {r['why']}")
+    raise typer.Exit(0 if all(r["ready"] for r in rows) else 1)
+
+
+@models_app.command("download")
+def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="Models to fetch (default: all).")] = None
+                    ) -> None:
+    """Fetch model weights into BGFLOW_WEIGHTS_DIR at the revisions in BGFLOW_MODEL_REVISIONS (default main), and
+    record the commit each resolved to."""
+    from pipeline.errors import BgflowError
+    from pipeline.models import download
+    from pipeline.settings import get_settings
+
+    try:
+        for name, commit in download(get_settings(), names or None):
+            console.print(f"{name}: {commit}  (pin it: BGFLOW_MODEL_REVISIONS='{{\"{name}\": \"{commit}\"}}')")
+    except BgflowError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

@@ -7,9 +7,12 @@ from typing import Any
 
 import modal
 
-from .infra import WEIGHTS_DIR, app, gpu_image, weights
+from .infra import WEIGHTS_DIR, app, gpu_image, secrets, weights
 
 with gpu_image.imports():
+    import torch
+
+    from pipeline.models import download
     from pipeline.remote import handle
     from pipeline.runner import InProcessExecutor
     from pipeline.settings import Settings
@@ -19,7 +22,7 @@ GPU_CLASS = dict(image=gpu_image, volumes={WEIGHTS_DIR: weights}, enable_memory_
 
 
 def _executor(**backend: str) -> "InProcessExecutor":
-    return InProcessExecutor(Settings(weights_dir=WEIGHTS_DIR, **backend))
+    return InProcessExecutor(Settings(weights_dir=WEIGHTS_DIR, device="cpu", **backend))
 
 
 class _Model:
@@ -31,7 +34,7 @@ class _Model:
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        self.executor.to("cuda")
+        self.executor.to("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time.
@@ -70,6 +73,14 @@ class Orienter(_Model):
     @modal.method()
     def orient(self, payload: dict[str, Any]) -> dict[str, Any]:
         return handle("orient", payload, self.executor)
+
+
+@app.function(image=gpu_image, volumes={WEIGHTS_DIR: weights}, secrets=secrets, timeout=3600)
+def download_models(names: list[str] | None = None) -> list[tuple[str, str]]:
+    """Fill the weights Volume: ``modal run modal_app.py::download_models``."""
+    done = download(Settings(weights_dir=WEIGHTS_DIR), names)
+    weights.commit()
+    return done
 
 
 GPU_CLASSES = {"Inpainter": Inpainter, "Upscaler": Upscaler, "Segmenter": Segmenter, "Orienter": Orienter}

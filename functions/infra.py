@@ -19,11 +19,11 @@ CPU_PACKAGES = [
     "openai==3.54.0", "boto3==1.44.5",
 ]
 GPU_PACKAGES = [
-    "torch==2.13.0", "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.7.0",
-    "sentencepiece==0.2.1", "protobuf==6.33.1",
+    "torch==2.13.0", "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.8.0",
+    "sentencepiece==0.2.3", "protobuf==7.36.2", "huggingface-hub==2.4.0",
 ]
-# spandrel declares torchvision, which the image does not need: installed without its dependencies.
-GPU_NO_DEPS = ["spandrel==0.4.2"]
+# Installed without their dependencies (none at present; Real-ESRGAN is implemented in pipeline/backends).
+GPU_NO_DEPS: list[str] = []  # pinned packages installed without their dependencies, if any are ever needed
 PROJECT_PACKAGES = ("pipeline", "events", "functions")
 
 app = modal.App(APP_NAME)
@@ -38,8 +38,7 @@ cpu_image = (
 gpu_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*CPU_PACKAGES, *GPU_PACKAGES)
-    .pip_install(*GPU_NO_DEPS, extra_options="--no-deps")
-    .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR, "HF_HUB_OFFLINE": "1", "HF_HUB_ENABLE_HF_TRANSFER": "0"})
+    .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR})
     .add_local_python_source(*PROJECT_PACKAGES)
 )
 

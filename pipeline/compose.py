@@ -140,7 +140,10 @@ def compose(norm: Normalized, matte: Matte, analysis: Analysis, orientation: Ori
     compose_placement = Placement(scale=placement.scale * c, offset=(placement.offset[0] * c, placement.offset[1] * c))
     alpha_small = _place_alpha(matte.alpha, compose_placement, small)
     ground = _ground_row(alpha_small)
-    horizon = min(0.9, max(0.35, ground / small[1] - 0.02))
+    horizon = ground / small[1] - 0.02
+    if orientation.polar_deg is not None:  # a camera looking down shows more floor: the horizon moves up
+        horizon -= 0.12 * float(np.clip(orientation.polar_deg / 45.0, -1.0, 1.0))
+    horizon = min(0.9, max(0.35, horizon))
     # Light from the side the product faces away from; the seed varies it a little.
     side = {"left": 1.0, "right": -1.0}.get(orientation.facing, rng.choice([-1.0, 1.0]))
     light_x = 0.5 - 0.18 * side + rng.uniform(-0.05, 0.05)

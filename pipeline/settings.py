@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     describer: str = "heuristic"
     orienter: str = "geometric"
     weights_dir: Path = Path("weights")
+    model_revisions: dict[str, str] = Field(default_factory=dict, description="Model name -> Hub commit to download.")
+    device: str = Field("auto", description="auto (cuda when available), cpu or cuda.")
+    # Flux Fill
+    flux_steps: int = Field(28, ge=1, le=100)
+    flux_guidance: float = 30.0
+    flux_cpu_offload: bool = False
+    flux_compile: bool = False
+    # Real-ESRGAN
+    upscale_tile: int = Field(512, ge=32, description="Tile size in pixels for the x4 model; 0 overlap below 32.")
+    upscale_tile_overlap: int = Field(32, ge=0)
 
     # Web service.
     api_token: SecretStr | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")

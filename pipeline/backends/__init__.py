@@ -40,5 +40,32 @@ def new_backend(family: str, name: str, settings: Settings) -> Any:
     return factory(settings)
 
 
+# Model backends live in modules that import torch; they are registered by name and imported only when built.
+_LAZY = {("upscaler", "realesrgan"): "realesrgan", ("background", "flux-fill"): "flux_fill",
+         ("segmenter", "sam2"): "sam2", ("segmenter", "auto"): "sam2", ("orienter", "orient-anything"): "orient_anything"}
+
+
 def _load_builtins() -> None:
     from . import embedded, openai_describer  # noqa: F401  (registering is cheap: heavy imports happen on use)
+
+    for (family, name), module in _LAZY.items():
+        if name not in _REGISTRY[family]:
+            _REGISTRY[family][name] = _lazy_factory(module, family, name)
+
+
+def _lazy_factory(module: str, family: str, name: str) -> Factory:
+    def build(settings: Settings) -> Any:
+        import importlib
+
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ImportError as exc:
+            from ..errors import BackendUnavailable
+
+            raise BackendUnavailable(
+                f"The {family} backend '{name}' needs the ML packages ({exc.name} is missing): "
+                "pip install 'bgflow[ml]'."
+            ) from None
+        return _REGISTRY[family][name](settings)
+
+    return build
