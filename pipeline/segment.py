@@ -82,10 +82,42 @@ def backdrop_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Back
     background = _flood_from_border(like_bg & ~edges)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = _grow_within(background, dist < t_bg, steps=2)
-    fg = ~background
+    fg = ~background | _outlined_panels(image, model, background, dist < t_bg * 0.5, grad > edge_t)
     fg &= ~_attached_shadows(image, model, fg, background, grad, edge_t)
     holes = _backdrop_holes(like_bg & ~edges & fg, dist, t_bg)
     return fg & ~holes, holes, model
+
+
+def _outlined_panels(image: np.ndarray, model: BackdropModel, background: np.ndarray, exact_bg: np.ndarray,
+                     edges: np.ndarray) -> np.ndarray:
+    """White product faces the flood entered where the product meets a shadow of the same grey: inside the flooded
+    backdrop, large regions a constant step darker than the backdrop (a shadow fades instead) whose outline is mostly
+    a real edge (a shadow's is soft)."""
+    h, w = background.shape
+    bg_rgb = lab_to_rgb(model.predict(h, w)).astype(np.float32)
+    level = (image.astype(np.float32) / np.maximum(bg_rgb, 8.0)).mean(axis=2)
+    darker = (background & ~exact_bg & (level < 0.985)).astype(np.uint8)
+    r = max(2, round(0.006 * max(h, w)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    cores = cv2.morphologyEx(darker, cv2.MORPH_OPEN, disk)  # cuts the thin joins between a face and a shadow
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=4)
+    if n <= 1:
+        return np.zeros_like(background)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    candidates = (area >= background.size * 0.004) & (std < 0.012) & (mean > 0.85)
+    candidates[0] = False
+    out = np.zeros_like(background)
+    ring_k = np.ones((3, 3), np.uint8)
+    near_edges = cv2.dilate(edges.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    for i in np.nonzero(candidates)[0]:
+        comp = cv2.dilate((labels == i).astype(np.uint8), disk) & darker  # back to the full face
+        outline = (cv2.morphologyEx(comp, cv2.MORPH_GRADIENT, ring_k) > 0) & ~(comp > 0)
+        if outline.any() and near_edges[outline].mean() > 0.6:
+            out |= comp > 0
+    return out
 
 
 def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, background: np.ndarray,

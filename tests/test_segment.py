@@ -54,3 +54,25 @@ def test_detached_swatches_are_left_out():
     m = segment(normalize(buf.getvalue()))
     assert "swatch" in m.removed
     assert m.alpha[30:60, 380:500].max() < 0.5
+
+
+def test_white_cabinet_meeting_its_own_shadow_on_white():
+    iou, _ = _iou("white_cabinet", "white", seed=30)
+    assert iou >= 0.85
+
+
+def test_mean_iou_per_backdrop_on_the_generated_set():
+    from collections import defaultdict
+
+    from pipeline.synthetic import sample_set
+
+    scores = defaultdict(list)
+    for s in sample_set(0):
+        buf = io.BytesIO()
+        Image.fromarray(s.image).save(buf, "PNG")
+        m = segment(normalize(buf.getvalue()))
+        pred, gt = m.alpha > 0.5, s.mask > 127
+        scores[s.backdrop].append((pred & gt).sum() / (pred | gt).sum())
+    means = {k: float(np.mean(v)) for k, v in scores.items()}
+    for backdrop in ("white", "offwhite", "plain"):
+        assert means[backdrop] >= 0.97, means
