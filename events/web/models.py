@@ -23,7 +23,7 @@ class Options(BaseModel):
     on_scene: Literal["keep", "skip", "process"] | None = None
 
 
-class BackgroundRequest(BaseModel):
+class BackgroundRequest(Options):
     """The old service's body: ``image_b64`` (data URI or raw base64), options nested or at the top level, and
     ``preferences``, the old free-text field, fed to the background prompt."""
 
@@ -31,14 +31,6 @@ class BackgroundRequest(BaseModel):
     image_b64: str = Field(min_length=1)
     options: Options | None = None
     preferences: str | None = Field(None, max_length=2000)
-    preset: Literal["centered", "marketplace", "portrait", "landscape"] | None = None
-    style: str | None = None
-    size: int | None = Field(None, ge=64, le=8192)
-    format: Literal["png", "jpg", "jpeg", "webp"] | None = None
-    seed: int | None = None
-    variants: int | None = Field(None, ge=1, le=8)
-    prompt: str | None = Field(None, max_length=2000)
-    on_scene: Literal["keep", "skip", "process"] | None = None
 
     def run_options(self) -> RunOptions:
         merged = {k: getattr(self, k) for k in OPTION_FIELDS if getattr(self, k) is not None}
