@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -126,7 +127,9 @@ def models_check() -> None:
     for r in rows:
         mark = "[green]ready[/green]" if r["ready"] else "[yellow]missing[/yellow]"
         console.print(f"{r['name']:16} {r['family']:11} {mark}  {r['path']}")
-        if not r["ready"]:
+        if r["ready"]:
+            console.print(f"    weights from commit {r['revision']}; pinned: {r['pinned']}")
+        else:
             console.print(f"    {r['why']}")
     raise typer.Exit(0 if all(r["ready"] for r in rows) else 1)
 
@@ -141,11 +144,15 @@ def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="M
     from pipeline.settings import get_settings
 
     try:
-        for name, commit in download(get_settings(), names or None):
-            console.print(f"{name}: {commit}  (pin it: BGFLOW_MODEL_REVISIONS='{{\"{name}\": \"{commit}\"}}')")
+        done = download(get_settings(), names or None)
     except BgflowError as exc:
         console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(2)
+    for name, commit in done:
+        console.print(f"{name}: {commit}")
+    pins = json.dumps(dict(done))
+    console.print(f"To pin these revisions for the next download or deploy: BGFLOW_MODEL_REVISIONS='{pins}'",
+                  soft_wrap=True)
 
 
 @app.command("serve")

@@ -7,6 +7,8 @@ The weights folder is a Modal Volume in production (``/weights``) and any local 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,24 @@ class ModelSpec:
     repo_id: str
     needs: tuple[str, ...]  # files whose presence means the weights are ready
     allow_patterns: tuple[str, ...] | None = None
-    convert: bool = True  # False: the published checkpoint needs a conversion bgflow does not automate yet
+    fetch: Callable[["ModelSpec", str, Path, Settings], None] | None = None  # instead of a snapshot of the repo
     note: str = ""
+
+
+ORIENT_ANYTHING_CHECKPOINT = "croplargeEX2/dino_weight.pt"
+ORIENT_ANYTHING_BACKBONE = "facebook/dinov2-large"
+
+
+def _fetch_orient_anything(spec: "ModelSpec", commit: str, target: Path, settings: Settings) -> None:
+    """The published checkpoint plus the backbone's config, converted to the layout the backend loads."""
+    from huggingface_hub import hf_hub_download
+
+    from .backends.orient_anything import convert_checkpoint
+
+    checkpoint = hf_hub_download(spec.repo_id, ORIENT_ANYTHING_CHECKPOINT, revision=commit)
+    config = hf_hub_download(ORIENT_ANYTHING_BACKBONE, "config.json",
+                             revision=settings.model_revisions.get("orient-anything-backbone", "main"))
+    convert_checkpoint(Path(checkpoint), Path(config), target)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -32,8 +50,8 @@ MODELS: dict[str, ModelSpec] = {
                             allow_patterns=("RealESRGAN_x4.pth",)),
     "sam2": ModelSpec("sam2", "segmenter", "facebook/sam2.1-hiera-large", ("config.json",)),
     "orient-anything": ModelSpec("orient-anything", "orienter", "Viglong/Orient-Anything",
-                                 ("backbone/config.json", "head.safetensors"), convert=False,
-                                 note="the original checkpoint must be converted to backbone/ + head.safetensors"),
+                                 ("backbone/config.json", "head.safetensors"), fetch=_fetch_orient_anything,
+                                 note=f"{ORIENT_ANYTHING_CHECKPOINT} converted to backbone/ + head.safetensors"),
 }
 REVISION_FILE = ".revision"
 
@@ -68,11 +86,20 @@ def require(settings: Settings, name: str) -> Path:
     return weights_path(settings, name)
 
 
+def pinned(settings: Settings, name: str) -> str | None:
+    """The commit ``BGFLOW_MODEL_REVISIONS`` pins for ``name``, or None when it names a branch or nothing."""
+    revision = settings.model_revisions.get(name, "")
+    return revision if re.fullmatch(r"[0-9a-f]{40}", revision) else None
+
+
 def check(settings: Settings) -> list[dict[str, str | bool]]:
     rows = []
     for name, spec in MODELS.items():
         ready = is_ready(settings, name)
+        pin = pinned(settings, name)
         rows.append({"name": name, "family": spec.family, "ready": ready, "path": str(weights_path(settings, name)),
+                     "revision": revision_of(settings, name) if ready else "",
+                     "pinned": pin or f"no: downloads take '{settings.model_revisions.get(name, 'main')}'",
                      "why": "weights present" if ready else missing(settings, name).message})
     return rows
 
@@ -87,13 +114,14 @@ def download(settings: Settings, names: list[str] | None = None) -> list[tuple[s
         if name not in MODELS:
             raise BackendUnavailable(f"Unknown model '{name}'. Known models: {', '.join(MODELS)}.")
         spec = MODELS[name]
-        if not spec.convert:
-            raise BackendUnavailable(f"'{name}': {spec.note}; bgflow does not automate it yet.")
         revision = settings.model_revisions.get(name, "main")
         commit = HfApi().model_info(spec.repo_id, revision=revision).sha
         target = weights_path(settings, name)
-        snapshot_download(repo_id=spec.repo_id, revision=commit, local_dir=target,
-                          allow_patterns=list(spec.allow_patterns) if spec.allow_patterns else None)
+        if spec.fetch:
+            spec.fetch(spec, commit, target, settings)
+        else:
+            snapshot_download(repo_id=spec.repo_id, revision=commit, local_dir=target,
+                              allow_patterns=list(spec.allow_patterns) if spec.allow_patterns else None)
         (target / REVISION_FILE).write_text(commit + "\n")
         done.append((name, commit))
     return done

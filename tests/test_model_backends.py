@@ -19,7 +19,8 @@ from pipeline.normalize import normalize  # noqa: E402
 from pipeline.runner import InProcessExecutor, Job, RunOptions, run  # noqa: E402
 from pipeline.segment import coarse_foreground  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
-from tests.tiny_models import all_tiny  # noqa: E402
+from tests.hub_server import FakeHub  # noqa: E402
+from tests.tiny_models import all_tiny, tiny_orient_anything_checkpoint, tiny_realesrgan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "box_white.jpg"
@@ -51,8 +52,84 @@ def test_sam2_and_orient_anything_run_on_a_photo(weights):
     mask = seg.mask(coarse.image, coarse.mask)
     assert mask.shape == coarse.mask.shape and mask.dtype == bool
     o = new_backend("orienter", "orient-anything", _settings(weights)).orient(norm, coarse)
-    assert 0 <= o.azimuth_deg < 360 and -90 <= o.polar_deg < 90 and -180 <= o.rotation_deg < 180
+    assert 0 <= o.azimuth_deg < 360 and -90 <= o.polar_deg < 90 and -90 <= o.rotation_deg < 90
     assert 0 <= o.confidence <= 1 and o.backend == "orient-anything@tiny-random-1"
+
+
+def test_orient_anything_conversion_keeps_the_published_model(weights, tmp_path):
+    """The converted backbone + head give the same outputs as the published state dict run as published:
+    CLS token of the DINOv2 backbone into two linear + batch-norm layers."""
+    from torch import nn
+    from transformers import Dinov2Config, Dinov2Model
+
+    from pipeline.backends.orient_anything import decode, model_input
+
+    checkpoint, config = tiny_orient_anything_checkpoint(weights / "orient-anything-published")
+    state = torch.load(checkpoint, weights_only=True)
+    reference = Dinov2Model(Dinov2Config.from_json_file(str(config))).eval()
+    reference.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("dinov2.")})
+    out = 722
+    head = nn.ModuleDict({"net1": nn.Sequential(nn.Linear(32, out), nn.BatchNorm1d(out), nn.ReLU()),
+                          "net2": nn.Sequential(nn.Linear(out, out), nn.BatchNorm1d(out))}).eval()
+    head.load_state_dict({k[13:]: v for k, v in state.items() if k.startswith("down_sampler.")})
+
+    backend = new_backend("orienter", "orient-anything", _settings(weights))
+    norm = normalize(SAMPLE)
+    coarse = coarse_foreground(norm)
+    pixels = torch.from_numpy(model_input(coarse.image, coarse.mask, backend.crop)[None])
+    with torch.no_grad():
+        expected = head["net2"](head["net1"](reference(pixel_values=pixels).last_hidden_state[:, 0]))[0]
+    assert backend.angles(coarse.image, coarse.mask) == decode(expected)
+    assert pixels.shape == (1, 3, 28, 28)
+
+
+def test_orient_anything_conversion_refuses_another_checkpoint(tmp_path):
+    from pipeline.backends.orient_anything import convert_checkpoint
+
+    _, config = tiny_orient_anything_checkpoint(tmp_path / "published")
+    torch.save({"model.weight": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an Orient-Anything checkpoint"):
+        convert_checkpoint(tmp_path / "other.pt", config, tmp_path / "out")
+    assert not (tmp_path / "out" / "head.safetensors").exists()
+
+
+def test_models_download_fetches_converts_and_records_the_commit(tmp_path):
+    """`bgflow models download` against a Hub on 127.0.0.1: resolves the revision to a commit, fetches the files,
+    converts the Orient-Anything checkpoint, records the commit; `models check` then says ready."""
+    published = tmp_path / "published"
+    checkpoint, config = tiny_orient_anything_checkpoint(published / "orient")
+    (published / "orient" / "croplargeEX2").mkdir()
+    checkpoint.rename(published / "orient" / "croplargeEX2" / "dino_weight.pt")
+    (published / "dinov2").mkdir()
+    config.rename(published / "dinov2" / "config.json")
+    tiny_realesrgan(published)
+    (published / "realesrgan" / ".revision").unlink()
+    (published / "realesrgan" / "README.md").write_text("not fetched: only the weights file is\n")
+    repos = {"Viglong/Orient-Anything": published / "orient", "facebook/dinov2-large": published / "dinov2",
+             "ai-forever/Real-ESRGAN": published / "realesrgan"}
+    weights_dir = tmp_path / "weights"
+    with FakeHub(repos) as hub:
+        env = os.environ | {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
+                            "BGFLOW_WEIGHTS_DIR": str(weights_dir), "OMP_NUM_THREADS": "1"}
+        cli = [sys.executable, "-m", "events.cli", "models"]
+        down = subprocess.run(cli + ["download", "orient-anything", "realesrgan"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        check = subprocess.run(cli + ["check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    for repo, name in (("Viglong/Orient-Anything", "orient-anything"), ("ai-forever/Real-ESRGAN", "realesrgan")):
+        assert (weights_dir / name / ".revision").read_text().strip() == hub.commits[repo]
+        assert hub.commits[repo] in down.stdout + down.stderr
+    assert "BGFLOW_MODEL_REVISIONS='{" in down.stderr  # the line to pin what was fetched
+    assert not (weights_dir / "realesrgan" / "README.md").exists()
+    assert sorted(p.name for p in (weights_dir / "orient-anything").iterdir()) == [
+        ".revision", "backbone", "head.safetensors"]
+    assert check.returncode == 1  # flux-fill and sam2 are still missing
+    ready = {line.split()[0] for line in (check.stdout + check.stderr).splitlines() if " ready " in line}
+    assert ready == {"orient-anything", "realesrgan"}
+    assert f"weights from commit {hub.commits['ai-forever/Real-ESRGAN']}; pinned: no" in check.stderr
+    o = new_backend("orienter", "orient-anything", _settings(weights_dir)).orient(
+        normalize(SAMPLE), coarse_foreground(normalize(SAMPLE)))
+    assert o.backend == f"orient-anything@{hub.commits['Viglong/Orient-Anything']}"
 
 
 def test_paste_back_keeps_the_product_whatever_the_models_do(weights):

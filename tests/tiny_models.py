@@ -82,18 +82,39 @@ def tiny_sam2(folder: Path, revision: str = "tiny-random-1") -> Path:
     return target
 
 
-def tiny_orient_anything(folder: Path, revision: str = "tiny-random-1") -> Path:
-    from safetensors.torch import save_file
+TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, image_size=28,
+                   patch_size=14)
+
+
+def tiny_orient_anything_checkpoint(folder: Path) -> tuple[Path, Path]:
+    """A checkpoint in the published layout (one state dict: ``dinov2.*`` backbone, ``down_sampler.*`` head with
+    batch norm) and the backbone's config.json, as ``bgflow models download`` fetches them."""
+    from torch import nn
     from transformers import Dinov2Config, Dinov2Model
 
-    from pipeline.backends.orient_anything import AngleHead
-
     torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = Dinov2Config(**TINY_DINOV2)
+    backbone = Dinov2Model(config)
+    out = 360 + 180 + 180 + 2
+    head = nn.ModuleDict({"net1": nn.Sequential(nn.Linear(32, out), nn.BatchNorm1d(out), nn.ReLU()),
+                          "net2": nn.Sequential(nn.Linear(out, out), nn.BatchNorm1d(out))})
+    for bn in (head["net1"][1], head["net2"][1]):  # trained statistics, not the identity
+        bn.running_mean.uniform_(-0.1, 0.1)
+        bn.running_var.uniform_(0.5, 2.0)
+    state = {f"dinov2.{k}": v for k, v in backbone.state_dict().items()}
+    state |= {f"down_sampler.{k}": v for k, v in head.state_dict().items()}
+    torch.save(state, folder / "dino_weight.pt")
+    config.to_json_file(str(folder / "config.json"))
+    return folder / "dino_weight.pt", folder / "config.json"
+
+
+def tiny_orient_anything(folder: Path, revision: str = "tiny-random-1") -> Path:
+    from pipeline.backends.orient_anything import convert_checkpoint
+
+    checkpoint, config = tiny_orient_anything_checkpoint(folder / "orient-anything-published")
     target = folder / "orient-anything"
-    backbone = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                        intermediate_size=37, image_size=28, patch_size=14))
-    backbone.save_pretrained(target / "backbone")
-    save_file({k: v.contiguous() for k, v in AngleHead(32).state_dict().items()}, str(target / "head.safetensors"))
+    convert_checkpoint(checkpoint, config, target)
     (target / ".revision").write_text(revision + "\n")
     return target
 
