@@ -13,10 +13,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pipeline.normalize import IMAGE_SUFFIXES
+
 app = typer.Typer(help="bgflow: product photos in, catalogue-ready images out.", no_args_is_help=True,
                   add_completion=False)
 console = Console(stderr=True)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
@@ -153,6 +154,57 @@ def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="M
     pins = json.dumps(dict(done))
     console.print(f"To pin these revisions for the next download or deploy: BGFLOW_MODEL_REVISIONS='{pins}'",
                   soft_wrap=True)
+
+
+@app.command("s3-worker")
+def s3_worker_cmd(
+    queue: Annotated[Optional[str], typer.Option(help="SQS queue URL with the input bucket's events "
+                                                 "(default BGFLOW_SQS_QUEUE_URL).")] = None,
+    out: Annotated[Optional[str], typer.Option(help="s3://bucket/prefix for results (default BGFLOW_S3_OUTPUT).")] = None,
+    once: Annotated[bool, typer.Option(help="Stop when the queue is empty instead of polling forever.")] = False,
+    wait: Annotated[int, typer.Option(help="Long-poll seconds per receive (0-20).", min=0, max=20)] = 20,
+    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+) -> None:
+    """Process photos as they land in a bucket: S3 ObjectCreated events from SQS -> run contract in the output
+    bucket; each object version runs once (ledger under <prefix>/.bgflow/ledger)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from events.s3 import S3Worker, aws_clients, parse_s3_url
+    from pipeline.errors import BgflowError
+    from pipeline.ledger import S3Ledger
+    from pipeline.runner import InProcessExecutor, RunOptions
+    from pipeline.settings import get_settings
+    from pipeline.storage import S3Storage
+
+    settings = get_settings()
+    queue_url, output = queue or settings.sqs_queue_url, out or settings.s3_output
+    if not queue_url or not output:
+        console.print("[red]error[/red] invalid_option: give --queue and --out (or BGFLOW_SQS_QUEUE_URL and "
+                      "BGFLOW_S3_OUTPUT).")
+        raise typer.Exit(2)
+    try:
+        bucket, prefix = parse_s3_url(output)
+        options = RunOptions(preset=preset, size=size, format=format)
+        options.resolved(settings)
+        executor = InProcessExecutor(settings)
+    except BgflowError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+    s3, sqs = aws_clients(settings)
+    storage = S3Storage(s3, bucket, prefix)
+    ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
+    worker = S3Worker(s3, sqs, queue_url, executor, storage, ledger, options)
+    console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
+    colour = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": "yellow", "ignored": "dim"}
+    try:
+        outcomes = worker.drain(wait_s=wait, idle_polls=1 if once else None, on_outcome=lambda o: console.print(
+            f"[{colour[o.status]}]{o.status}[/{colour[o.status]}] {o.source} {o.detail}"))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+    failed = sum(o.status == "failed" for o in outcomes)
+    console.print(f"{len(outcomes)} events: {sum(o.status == 'ok' for o in outcomes)} ok, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("serve")

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import BgflowError
 from .normalize import read_source
 from .runner import InProcessExecutor, Job, run, settings_snapshot
-from .storage import LocalStorage
+from .storage import Storage
 from .types import StageEvent
 from .upscale import encode, png_with_profile
 
@@ -31,18 +31,13 @@ def final_name(fmt: str, variant: int) -> str:
     return f"final.{fmt}" if variant == 0 else f"final_v{variant + 1}.{fmt}"
 
 
-def process(job: Job, storage: LocalStorage, executor: InProcessExecutor,
+def process(job: Job, storage: Storage, executor: InProcessExecutor,
             on_event: Callable[[StageEvent], None] | None = None) -> dict[str, Any]:
     """Run one job and write its artefacts and manifest under ``<job.name>/``. Never raises for a bad input."""
     settings = executor.settings
     prefix = job.name.strip("/")
     t0 = time.perf_counter()
-    manifest: dict[str, Any] = {
-        "run_id": job.run_id, "input": _describe_source(job.source), "name": prefix, "status": "ok", "error": None,
-        "background_kind": None, "white_background": None, "properties": None, "analysis": None,
-        "orientation": None, "stages": [], "placement": None, "fidelity": None, "action": None, "files": [],
-        "variants": [], "settings": None, "seed": None,
-    }
+    manifest = _new_manifest(job)
     # Intermediate artefacts are encoded and written on a second thread while the next stages compute.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgflow-write")
     pending: list[Future] = []
@@ -71,7 +66,23 @@ def process(job: Job, storage: LocalStorage, executor: InProcessExecutor,
     return manifest
 
 
-def _record(event: StageEvent, manifest: dict[str, Any], storage: LocalStorage, prefix: str, fmt: str,
+def _new_manifest(job: Job) -> dict[str, Any]:
+    return {
+        "run_id": job.run_id, "input": job.filename or _describe_source(job.source), "name": job.name.strip("/"),
+        "status": "ok", "error": None, "background_kind": None, "white_background": None, "properties": None,
+        "analysis": None, "orientation": None, "stages": [], "placement": None, "fidelity": None, "action": None,
+        "files": [], "variants": [], "settings": None, "seed": None,
+    }
+
+
+def record_failure(job: Job, storage: Storage, error: BgflowError) -> dict[str, Any]:
+    """The manifest of a job refused before it could start (the input stays where it is, e.g. in its bucket)."""
+    manifest = _new_manifest(job) | {"status": "failed", "error": error.to_dict(), "total_ms": 0.0}
+    storage.put_json(f"{manifest['name']}/manifest.json", manifest)
+    return manifest
+
+
+def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefix: str, fmt: str,
             quality: int, writer: ThreadPoolExecutor, pending: list[Future]) -> None:
     p = event.payload
 
@@ -107,12 +118,12 @@ def _mime(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def _put(manifest: dict[str, Any], storage: LocalStorage, key: str, data: bytes) -> None:
+def _put(manifest: dict[str, Any], storage: Storage, key: str, data: bytes) -> None:
     storage.put(key, data, _mime(key))
     manifest["files"].append(key.split("/", 1)[-1])
 
 
-def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: LocalStorage, prefix: str) -> None:
+def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: Storage, prefix: str) -> None:
     manifest["status"] = "failed"
     manifest["error"] = error
     try:
@@ -120,7 +131,8 @@ def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: Lo
     except BgflowError:
         data = b""
     if data:  # the failed input is kept beside its manifest so nothing is lost
-        ext = Path(str(job.source)).suffix.lower() if isinstance(job.source, (str, Path)) else ""
+        named = job.filename or (str(job.source) if isinstance(job.source, (str, Path)) else "")
+        ext = Path(named).suffix.lower()
         _put(manifest, storage, f"{prefix}/input{ext if 0 < len(ext) <= 6 else '.bin'}", data)
 
 

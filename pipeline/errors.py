@@ -100,3 +100,24 @@ class DescriberInvalidOutput(BgflowError):
 
     code = "describer_invalid_output"
     http_status = 502
+
+
+class InvalidEvent(InputError):
+    """A trigger's payload is not an event bgflow understands (S3 notification, EventBridge, Shopify webhook)."""
+
+    code = "invalid_event"
+    http_status = 400
+
+
+class InvalidSignature(BgflowError):
+    """A webhook whose signature does not match its body (or that has none)."""
+
+    code = "invalid_signature"
+    http_status = 401
+
+
+class ExternalServiceFailed(BgflowError):
+    """A service bgflow writes results to (S3, the Shopify Admin API) refused or failed."""
+
+    code = "external_service_failed"
+    http_status = 502

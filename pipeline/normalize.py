@@ -26,6 +26,7 @@ Source = Union[bytes, bytearray, memoryview, str, Path]
 # What Pillow raises for a file whose header or data is cut short or damaged.
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError)
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".mpo"}  # for folders and buckets
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 

@@ -71,6 +71,7 @@ class Job:
     options: RunOptions = field(default_factory=RunOptions)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     idempotency_key: str | None = None
+    filename: str | None = None  # the input's original name, when the source is bytes (kept with its extension)
 
 
 class InProcessExecutor:

@@ -70,6 +70,19 @@ class Settings(BaseSettings):
     openai_image_side: int = Field(768, ge=128, le=2048, description="Long side of the image sent to the model.")
     cache_dir: Path = Field(Path(".bgflow-cache"), description="Answers of paid models, keyed by image and prompt.")
 
+    # Event triggers.
+    aws_endpoint_url: str | None = Field(None, description="S3/SQS endpoint (MinIO, LocalStack); None for AWS.")
+    sqs_queue_url: str | None = Field(None, description="Queue receiving the input bucket's ObjectCreated events.")
+    s3_output: str | None = Field(None, description="Where S3-triggered results go: s3://bucket/prefix.")
+    ledger_lease_s: float = Field(900.0, ge=1, description="A claimed event not finished by then may be retried.")
+    shopify_webhook_secret: SecretStr | None = Field(None, description="The app's client secret: signs webhooks.")
+    shopify_access_token: SecretStr | None = Field(None, description="Admin API token used to upload results.")
+    shopify_shops: list[str] = Field(default_factory=list, description="Shop domains whose webhooks are accepted.")
+    shopify_api_version: str = "2025-01"
+    shopify_admin_base_url: str | None = Field(None, description="Override https://<shop> (a test or proxy server).")
+    shopify_image_hosts: list[str] = Field(default_factory=lambda: ["cdn.shopify.com"],
+                                           description="Hosts product images are fetched from.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,0 +1,241 @@
+"""S3 uploads -> Jobs.
+
+:func:`parse_event` is a typed view over what S3 sends when an object is created, however it travels: an S3 event
+notification (to SQS or Lambda), the same wrapped by SNS, or an EventBridge "Object Created" event. The test event
+S3 sends when a notification is configured gives no objects. Keys in notifications arrive URL-encoded and are
+decoded here; EventBridge keys arrive plain.
+
+:class:`S3Worker` polls the queue, claims each object in the ledger (keyed on bucket, key and version or ETag, so a
+redelivered or duplicated message never runs twice), runs the pipeline and writes the run contract under the output
+prefix: ``s3://<out bucket>/<prefix>/<key without extension>/{normalized,mask,final,manifest}``. A bad image is
+recorded there as failed, with its input kept, and its message is deleted; an infrastructure failure (S3 down) leaves
+the message for SQS to deliver again (and, after the queue's maxReceiveCount, to its dead-letter queue).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+from typing import Any, Callable, Literal
+from urllib.parse import unquote_plus, urlsplit
+
+from pipeline.contract import process, record_failure
+from pipeline.errors import ImageTooLarge, InvalidEvent, InvalidOption
+from pipeline.ledger import Ledger
+from pipeline.normalize import IMAGE_SUFFIXES
+from pipeline.runner import Job, RunOptions
+from pipeline.settings import Settings
+from pipeline.storage import S3Storage
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "failed", "duplicate", "busy", "ignored"]
+# Failures that may pass on a second try (a crashed stage, an unreachable model or service); the others are the image's.
+RETRYABLE = {"internal_error", "describer_failed", "external_service_failed"}
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    bucket: str
+    key: str  # decoded
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    sequencer: str | None = None
+    event_time: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same object version gives the same key however often, and through whichever route, it is delivered."""
+        return f"{self.uri}#{self.version_id or self.etag or self.sequencer or ''}"
+
+    @property
+    def output_name(self) -> str:
+        """The key without its extension: the folder of this object's run contract under the output prefix."""
+        parts = [p for p in PurePosixPath(self.key).with_suffix("").parts if p not in ("", ".", "..", "/")]
+        return "/".join(parts) or "image"
+
+
+def parse_event(payload: Any) -> list[ObjectCreated]:
+    """The created objects in one event payload; raises InvalidEvent for anything that is not an S3 event."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent("Expected a JSON object: an S3 event notification, an SNS envelope or an EventBridge event.")
+    if payload.get("Event") == "s3:TestEvent":
+        return []
+    if isinstance(payload.get("Records"), list):
+        found: list[ObjectCreated] = []
+        for record in payload["Records"]:
+            if isinstance(record, dict) and "Sns" in record:  # S3 -> SNS -> Lambda
+                found += parse_event(_json(record["Sns"].get("Message", "")))
+            elif isinstance(record, dict) and record.get("eventSource") == "aws:s3":
+                if str(record.get("eventName", "")).startswith("ObjectCreated:"):
+                    found.append(_from_notification(record))
+            else:
+                raise InvalidEvent("A record is neither an S3 nor an SNS record.")
+        return found
+    if payload.get("Type") == "Notification" and "Message" in payload:  # S3 -> SNS -> SQS
+        return parse_event(_json(payload["Message"]))
+    if payload.get("source") == "aws.s3":
+        if payload.get("detail-type") != "Object Created":
+            return []
+        detail = payload.get("detail") or {}
+        obj = detail.get("object") or {}
+        if not detail.get("bucket", {}).get("name") or not obj.get("key"):
+            raise InvalidEvent("The EventBridge event has no detail.bucket.name or detail.object.key.")
+        return [ObjectCreated(bucket=detail["bucket"]["name"], key=obj["key"], size=obj.get("size"),
+                              etag=obj.get("etag"), version_id=obj.get("version-id"), sequencer=obj.get("sequencer"),
+                              event_time=payload.get("time"))]
+    raise InvalidEvent("Not an S3 event: expected 'Records', an SNS 'Notification' or an EventBridge 'aws.s3' event.")
+
+
+def parse_sqs_body(body: str) -> list[ObjectCreated]:
+    return parse_event(_json(body))
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise InvalidEvent("The message body is not JSON; expected an S3 event.") from None
+
+
+def _from_notification(record: dict[str, Any]) -> ObjectCreated:
+    s3 = record.get("s3") or {}
+    obj = s3.get("object") or {}
+    bucket = (s3.get("bucket") or {}).get("name")
+    if not bucket or not obj.get("key"):
+        raise InvalidEvent("The S3 record has no s3.bucket.name or s3.object.key.")
+    return ObjectCreated(bucket=bucket, key=unquote_plus(obj["key"]), size=obj.get("size"), etag=obj.get("eTag"),
+                         version_id=obj.get("versionId"), sequencer=obj.get("sequencer"),
+                         event_time=record.get("eventTime"))
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix)."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise InvalidOption(f"'{url}' is not an s3://bucket/prefix URL.")
+    return parts.netloc, parts.path.strip("/")
+
+
+def aws_clients(settings: Settings) -> tuple[Any, Any]:
+    """boto3 S3 and SQS clients; credentials and region come from the usual AWS environment."""
+    import boto3
+
+    kwargs = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
+    return boto3.client("s3", **kwargs), boto3.client("sqs", **kwargs)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: str
+    status: Status
+    detail: str = ""
+    output: str | None = None
+
+
+class S3Worker:
+    """Turns queued S3 events into pipeline runs. Every collaborator is passed in: the boto3 clients, the executor
+    (in-process, or the Modal stages), where results go and the ledger."""
+
+    def __init__(self, s3: Any, sqs: Any, queue_url: str, executor: Any, output: S3Storage, ledger: Ledger,
+                 options: RunOptions | None = None):
+        self.s3, self.sqs, self.queue_url = s3, sqs, queue_url
+        self.executor, self.output, self.ledger = executor, output, ledger
+        self.options = options or RunOptions()
+        self.max_bytes = executor.settings.max_bytes
+
+    def handle(self, event: ObjectCreated) -> Outcome:
+        """Run one created object, once. Raises only for failures worth a redelivery (the claim is released)."""
+        prefix = self.output.prefix
+        if event.bucket == self.output.bucket and (not prefix or event.key.startswith(prefix + "/")):
+            return Outcome(event.uri, "ignored", "an output of bgflow itself")
+        if PurePosixPath(event.key).suffix.lower() not in IMAGE_SUFFIXES:
+            return Outcome(event.uri, "ignored", f"not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        state, record = self.ledger.claim(event.idempotency_key)
+        if state == "done":
+            return Outcome(event.uri, "duplicate", "already processed", (record or {}).get("result", {}).get("output"))
+        if state == "busy":
+            return Outcome(event.uri, "busy", "another worker is processing it")
+        try:
+            size = int(self.s3.head_object(Bucket=event.bucket, Key=event.key).get("ContentLength", 0))
+            job = Job(source=b"", name=event.output_name, options=self.options, filename=event.uri,
+                      idempotency_key=event.idempotency_key)
+            if size > self.max_bytes:  # refused unread; the input stays in its bucket
+                manifest = record_failure(job, self.output, ImageTooLarge(
+                    f"{event.uri} is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:.0f} MB "
+                    "(BGFLOW_MAX_BYTES). Upload a smaller export of the photo."))
+            else:
+                data = self.s3.get_object(Bucket=event.bucket, Key=event.key)["Body"].read()
+                manifest = process(replace(job, source=data), self.output, self.executor)
+        except Exception:
+            self.ledger.release(event.idempotency_key)
+            raise
+        output = f"s3://{self.output.bucket}/{self.output.object_key(event.output_name)}/"
+        if manifest["status"] == "failed" and manifest["error"]["code"] in RETRYABLE:
+            self.ledger.release(event.idempotency_key)  # recorded, and delivered again by SQS (then its DLQ)
+            return Outcome(event.uri, "busy", f"will be retried: {manifest['error']['code']}", output)
+        self.ledger.complete(event.idempotency_key, {"status": manifest["status"], "output": output,
+                                                     "error": manifest["error"], "run_id": manifest["run_id"]})
+        detail = "" if manifest["status"] == "ok" else f"{manifest['error']['code']}: {manifest['error']['message']}"
+        return Outcome(event.uri, manifest["status"], detail, output)
+
+    def poll_once(self, wait_s: int = 20, max_messages: int = 10) -> list[Outcome]:
+        """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled."""
+        reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages,
+                                         WaitTimeSeconds=wait_s)
+        outcomes: list[Outcome] = []
+        for message in reply.get("Messages", []):
+            outcomes += self._settle(message)
+        return outcomes
+
+    def _settle(self, message: dict[str, Any]) -> list[Outcome]:
+        try:
+            events = parse_sqs_body(message.get("Body", ""))
+        except InvalidEvent as exc:  # it will never parse: keep it in the output for a human, then drop it
+            self.output.put_json(f"_rejected/{message['MessageId']}.json",
+                                 {"error": exc.to_dict(), "body": message.get("Body", "")[:100_000]})
+            self._delete(message)
+            return [Outcome(f"sqs:{message['MessageId']}", "failed", f"{exc.code}: {exc.message}")]
+        outcomes: list[Outcome] = []
+        keep = False
+        for event in events:
+            try:
+                outcome = self.handle(event)
+            except Exception as exc:  # S3 or the executor failed: leave the message for a redelivery
+                log.exception("event for %s failed; the message stays on the queue", event.uri)
+                outcome = Outcome(event.uri, "busy", f"will be retried: {type(exc).__name__}")
+            keep |= outcome.status == "busy"
+            outcomes.append(outcome)
+        if not keep:
+            self._delete(message)
+        return outcomes
+
+    def _delete(self, message: dict[str, Any]) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self, wait_s: int = 20, until: Callable[[], bool] = lambda: False,
+              on_outcome: Callable[[Outcome], None] | None = None, idle_polls: int | None = None) -> list[Outcome]:
+        """Poll until ``until()`` says stop, or after ``idle_polls`` empty polls in a row (None: never)."""
+        seen: list[Outcome] = []
+        idle = 0
+        while not until():
+            got = self.poll_once(wait_s=wait_s)
+            idle = 0 if got else idle + 1
+            for outcome in got:
+                log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
+                if on_outcome:
+                    on_outcome(outcome)
+            seen += got
+            if idle_polls is not None and idle >= idle_polls:
+                break
+            if not got and wait_s == 0:
+                time.sleep(1.0)
+        return seen

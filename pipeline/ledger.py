@@ -1,0 +1,131 @@
+"""Idempotency for event triggers: a retried or duplicated event never runs twice.
+
+Each event has a key built from what the event contains (bucket, object key and version or ETag; shop, product and
+image id). Before the work, a worker *claims* the key: the first claim wins (``new``); a key whose work finished
+answers ``done`` with the recorded result; a key another worker holds answers ``busy`` until its lease runs out,
+after which the next claim takes it over (the holder died). The claim is atomic: an exclusive file create locally, a
+conditional put (``If-None-Match: *`` / ``If-Match``) on S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from .storage import error_code
+
+ClaimState = Literal["new", "done", "busy"]
+DEFAULT_LEASE_S = 900.0
+
+
+class Ledger(Protocol):
+    def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]: ...
+    def complete(self, key: str, result: dict[str, Any]) -> None: ...
+    def release(self, key: str) -> None: ...
+
+
+def entry_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
+
+
+def _in_progress(key: str) -> bytes:
+    return json.dumps({"key": key, "status": "in_progress", "started": time.time(), "result": None}).encode()
+
+
+def _state(record: dict[str, Any], lease_s: float) -> ClaimState | None:
+    """done / busy for a record someone else wrote; None when its lease ran out and it may be taken over."""
+    if record.get("status") == "done":
+        return "done"
+    return "busy" if time.time() - float(record.get("started", 0)) < lease_s else None
+
+
+class LocalLedger:
+    """Claims as files in ``folder`` (one per key)."""
+
+    def __init__(self, folder: str | Path, lease_s: float = DEFAULT_LEASE_S):
+        self.folder, self.lease_s = Path(folder), lease_s
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / entry_name(key)
+
+    def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
+        path = self._path(key)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    record = json.loads(path.read_text() or "{}")
+                except (FileNotFoundError, json.JSONDecodeError):
+                    return "busy", None  # being written or taken over right now
+                state = _state(record, self.lease_s)
+                if state:
+                    return state, record
+                try:  # stale: exactly one taker wins the rename, then creates a fresh claim
+                    path.rename(path.with_name(f"{path.name}.stale-{uuid.uuid4().hex[:8]}"))
+                except FileNotFoundError:
+                    return "busy", None
+                continue
+            with os.fdopen(fd, "wb") as f:
+                f.write(_in_progress(key))
+            return "new", None
+        return "busy", None
+
+    def complete(self, key: str, result: dict[str, Any]) -> None:
+        path = self._path(key)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"key": key, "status": "done", "finished": time.time(), "result": result},
+                                  default=str))
+        tmp.replace(path)
+
+    def release(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+class S3Ledger:
+    """Claims as objects ``s3://bucket/<prefix>/<hash>.json`` written with conditional puts; ``client`` is boto3's."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = ".bgflow/ledger", lease_s: float = DEFAULT_LEASE_S):
+        self.client, self.bucket, self.prefix, self.lease_s = client, bucket, prefix.strip("/"), lease_s
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{entry_name(key)}"
+
+    def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_in_progress(key), IfNoneMatch="*")
+            return "new", None
+        except Exception as exc:
+            if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return "busy", None  # released between our put and get: the next delivery claims it
+            raise
+        record = json.loads(got["Body"].read() or b"{}")
+        state = _state(record, self.lease_s)
+        if state:
+            return state, record
+        try:  # stale: take it over only if nobody changed it since we read it
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_in_progress(key), IfMatch=got["ETag"])
+            return "new", None
+        except Exception as exc:
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return "busy", None
+            raise
+
+    def complete(self, key: str, result: dict[str, Any]) -> None:
+        body = json.dumps({"key": key, "status": "done", "finished": time.time(), "result": result}, default=str)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body.encode(),
+                               ContentType="application/json")
+
+    def release(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

@@ -1,0 +1,193 @@
+"""S3 uploads -> runs: event views against recorded payloads, the ledger, and the worker end to end against moto's
+real S3 and SQS HTTP servers on 127.0.0.1 (S3 delivers ObjectCreated notifications to the queue itself)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+boto3 = pytest.importorskip("boto3")
+moto_server = pytest.importorskip("moto.server")
+
+from events.s3 import ObjectCreated, S3Worker, parse_event, parse_sqs_body  # noqa: E402
+from pipeline.errors import InvalidEvent  # noqa: E402
+from pipeline.ledger import LocalLedger, S3Ledger  # noqa: E402
+from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+from pipeline.storage import S3Storage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "tests" / "data" / "events"
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+KEY = "catalogue/Oak chair+side view.jpg"
+
+
+def recorded(name: str):
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_notification_keys_are_decoded():
+    [event] = parse_event(recorded("s3_notification.json"))  # recorded from S3 (moto) -> SQS
+    assert event == ObjectCreated(bucket="photos-in", key=KEY, size=3, etag="900150983cd24fb0d6963f7d28e17f72",
+                                  event_time=event.event_time)
+    assert event.output_name == "catalogue/Oak chair+side view"
+
+
+def test_every_route_gives_the_same_object_and_idempotency_key():
+    via_queue = parse_event(recorded("s3_notification.json"))
+    via_sns = parse_sqs_body(json.dumps(recorded("s3_via_sns.json")))
+    via_eventbridge = parse_event(recorded("s3_eventbridge.json"))  # EventBridge keys are not URL-encoded
+    assert [e.key for e in via_queue + via_sns + via_eventbridge] == [KEY] * 3
+    assert via_queue[0].idempotency_key == via_sns[0].idempotency_key == via_eventbridge[0].idempotency_key
+
+
+def test_test_event_and_other_events_carry_no_objects():
+    assert parse_event(recorded("s3_test_event.json")) == []
+    removed = recorded("s3_notification.json")
+    removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+    assert parse_event(removed) == []
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"hello": 1}', '{"Records": [{"eventSource": "aws:sqs"}]}'])
+def test_foreign_payloads_are_refused_with_a_code(body):
+    with pytest.raises(InvalidEvent) as info:
+        parse_sqs_body(body)
+    assert info.value.code == "invalid_event"
+
+
+def test_output_names_never_leave_the_prefix():
+    assert ObjectCreated("b", "../../etc/passwd.jpg").output_name == "etc/passwd"
+    assert ObjectCreated("b", "/a/./b.png").output_name == "a/b"
+
+
+@pytest.fixture(scope="module")
+def aws():
+    for k, v in AWS_ENV.items():
+        os.environ.setdefault(k, v)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    kw = {"endpoint_url": url, "region_name": "us-east-1"}
+    yield url, boto3.client("s3", **kw), boto3.client("sqs", **kw)
+    server.stop()
+
+
+def _queue_for(aws, bucket: str) -> str:
+    _, s3, sqs = aws
+    s3.create_bucket(Bucket=bucket)
+    queue = sqs.create_queue(QueueName=f"{bucket}-events", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    return queue
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, tmp_path):
+    _, s3, _ = aws
+    if kind == "s3":
+        s3.create_bucket(Bucket="ledger-test")
+        make = lambda lease: S3Ledger(s3, "ledger-test", f"ledger-{lease}", lease_s=lease)  # noqa: E731
+    else:
+        make = lambda lease: LocalLedger(tmp_path / f"ledger-{lease}", lease_s=lease)  # noqa: E731
+    ledger = make(60)
+    assert ledger.claim("s3://b/k#1") == ("new", None)
+    assert ledger.claim("s3://b/k#1")[0] == "busy"
+    ledger.complete("s3://b/k#1", {"status": "ok"})
+    state, record = ledger.claim("s3://b/k#1")
+    assert state == "done" and record["result"] == {"status": "ok"}
+    assert ledger.claim("s3://b/k#2")[0] == "new"  # another version of the object is another event
+    ledger.release("s3://b/k#2")
+    assert ledger.claim("s3://b/k#2")[0] == "new"
+    short = make(0.2)
+    assert short.claim("s3://b/dead-worker")[0] == "new"
+    time.sleep(0.3)
+    assert short.claim("s3://b/dead-worker")[0] == "new"  # the holder's lease ran out
+    assert short.claim("s3://b/dead-worker")[0] == "busy"
+
+
+def _objects(s3, bucket: str) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
+    url, s3, sqs = aws
+    queue = _queue_for(aws, "photos-in")
+    s3.create_bucket(Bucket="photos-out")
+    s3.put_object(Bucket="photos-in", Key=KEY, Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    s3.put_object(Bucket="photos-in", Key="catalogue/broken.jpg", Body=b"\xff\xd8\xff\xe0 this is not a JPEG")
+    s3.put_object(Bucket="photos-in", Key="catalogue/notes.txt", Body=b"prices")
+
+    env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue, "--out", "s3://photos-out/results",
+           "--once", "--wait", "1", "--size", "256"]
+    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1, first.stderr  # one input failed; the others went on
+    out = _objects(s3, "photos-out")
+    for name in ("normalized.png", "mask.png", "final.png", "manifest.json"):
+        assert f"results/catalogue/Oak chair+side view/{name}" in out
+    ok = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view/manifest.json")
+                    ["Body"].read())
+    assert ok["status"] == "ok" and ok["input"] == f"s3://photos-in/{KEY}"
+    assert ok["fidelity"]["delta_e_mean"] <= 1.5
+    bad = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/broken/manifest.json")["Body"].read())
+    assert bad["status"] == "failed" and bad["error"]["code"] == "corrupt_image"
+    kept = s3.get_object(Bucket="photos-out", Key="results/catalogue/broken/input.jpg")["Body"].read()
+    assert kept == b"\xff\xd8\xff\xe0 this is not a JPEG"
+    assert not any("notes" in k for k in out)
+    assert "ignored s3://photos-in/catalogue/notes.txt" in first.stderr
+
+    # The same notification again (SQS delivers at least once): nothing runs twice.
+    note = recorded("s3_notification.json")
+    note["Records"][0]["s3"]["object"]["eTag"] = s3.head_object(Bucket="photos-in", Key=KEY)["ETag"].strip('"')
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(note))
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"duplicate s3://photos-in/{KEY}" in again.stderr
+    rerun = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view/manifest.json")
+                       ["Body"].read())
+    assert rerun["run_id"] == ok["run_id"]
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+class FailingExecutor(InProcessExecutor):
+    def normalize(self, source):
+        raise ConnectionError("storage went away")
+
+
+def test_an_infrastructure_failure_leaves_the_message_for_a_retry(aws):
+    _, s3, sqs = aws
+    queue = _queue_for(aws, "photos-retry")
+    s3.put_object(Bucket="photos-retry", Key="a.png", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    settings = Settings(output_size=128)
+    output = S3Storage(s3, "photos-retry", "out")
+    ledger = S3Ledger(s3, "photos-retry", "out/.bgflow/ledger")
+    broken = S3Worker(s3, sqs, queue, FailingExecutor(settings), output, ledger, RunOptions(size=128))
+    outcomes = [o for o in broken.drain(wait_s=1, idle_polls=1) if o.source.endswith("a.png")]
+    assert [o.status for o in outcomes] == ["busy"] and outcomes[0].detail == "will be retried: internal_error"
+    failed = json.loads(output.get("a/manifest.json"))
+    assert failed["error"]["code"] == "internal_error" and "ConnectionError" in failed["error"]["message"]
+    time.sleep(1.1)  # the visibility timeout: SQS delivers it again
+    fixed = S3Worker(s3, sqs, queue, InProcessExecutor(settings), output, ledger, RunOptions(size=128))
+    outcomes = [o for o in fixed.drain(wait_s=1, idle_polls=1) if o.source.endswith("a.png")]
+    assert [o.status for o in outcomes] == ["ok"]
+    assert output.exists("a/final.png") and json.loads(output.get("a/manifest.json"))["status"] == "ok"
+
+
+def test_unparseable_messages_are_kept_for_a_human_and_dropped(aws, tmp_path):
+    _, s3, sqs = aws
+    s3.create_bucket(Bucket="photos-junk")
+    queue = sqs.create_queue(QueueName="junk")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="hello")
+    output = S3Storage(s3, "photos-junk", "out")
+    worker = S3Worker(s3, sqs, queue, InProcessExecutor(Settings()), output, LocalLedger(tmp_path / "ledger"))
+    [outcome] = worker.drain(wait_s=1, idle_polls=1)
+    assert outcome.status == "failed" and outcome.detail.startswith("invalid_event")
+    [kept] = [k for k in _objects(s3, "photos-junk") if k.startswith("out/_rejected/")]
+    assert json.loads(s3.get_object(Bucket="photos-junk", Key=kept)["Body"].read())["body"] == "hello"
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
