@@ -6,6 +6,7 @@ No work at import time: the app, its run pool and its settings are built by the 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,7 @@ from pipeline import __version__
 from pipeline.errors import BgflowError
 from pipeline.settings import Settings, get_settings
 
-from .web import health, jobs, photography, playground
+from .web import health, jobs, photography, playground, webhooks
 from .web.playground import STATIC
 from .web.pool import RunPool, ServerBusy
 
@@ -69,8 +70,11 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}}, headers=headers)
 
 
-def create_app(settings: Settings | None = None, executor=None) -> FastAPI:
-    """The app; ``executor`` runs the stages (in this process by default, or as Modal function calls)."""
+def create_app(settings: Settings | None = None, executor=None, shopify_trigger=None,
+               shopify_dispatch: Callable | None = None) -> FastAPI:
+    """The app; ``executor`` runs the stages (in this process by default, or as Modal function calls).
+    ``shopify_dispatch(product)`` queues a webhook's product (default: the pool's threads running
+    ``shopify_trigger``, itself by default :func:`events.web.webhooks.local_trigger`)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -82,6 +86,8 @@ def create_app(settings: Settings | None = None, executor=None) -> FastAPI:
                   description="Product photos in, catalogue-ready images out.")
     app.state.settings = settings
     app.state.pool = RunPool(settings, executor)
+    app.state.shopify_dispatch = shopify_dispatch or webhooks.PoolDispatch(
+        app.state.pool, lambda: shopify_trigger or webhooks.local_trigger(settings, app.state.pool.executor))
 
     @app.exception_handler(BgflowError)
     async def bgflow_error(_: Request, exc: BgflowError):
@@ -109,7 +115,7 @@ def create_app(settings: Settings | None = None, executor=None) -> FastAPI:
                                                                    "message": str(exc.detail)}
         return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
 
-    for module in (health, photography, jobs, playground):
+    for module in (health, photography, jobs, webhooks, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.cors_origins:

@@ -129,3 +129,36 @@ class S3Ledger:
 
     def release(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+class DictLedger:
+    """Claims in a shared key-value store with an atomic put-if-absent (a ``modal.Dict`` on Modal):
+    ``put(key, value, skip_if_exists=True) -> bool``, ``get(key, default)``, ``put(key, value)``, ``pop(key)``.
+    A stale claim is taken over by whoever first adds the sentinel ``<key>|takeover|<the stale claim's token>``."""
+
+    def __init__(self, store: Any, lease_s: float = DEFAULT_LEASE_S):
+        self.store, self.lease_s = store, lease_s
+
+    def _claim_record(self, key: str) -> dict[str, Any]:
+        return json.loads(_in_progress(key)) | {"token": uuid.uuid4().hex}
+
+    def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
+        if self.store.put(key, self._claim_record(key), skip_if_exists=True):
+            return "new", None
+        record = self.store.get(key, None)
+        if record is None:
+            return "busy", None
+        state = _state(record, self.lease_s)
+        if state:
+            return state, record
+        if not self.store.put(f"{key}|takeover|{record.get('token')}", time.time(), skip_if_exists=True):
+            return "busy", None
+        self.store.put(key, self._claim_record(key))
+        return "new", None
+
+    def complete(self, key: str, result: dict[str, Any]) -> None:
+        self.store.put(key, {"key": key, "status": "done", "finished": time.time(),
+                             "result": json.loads(json.dumps(result, default=str))})
+
+    def release(self, key: str) -> None:
+        self.store.pop(key, None)

@@ -184,7 +184,8 @@ def _final_payload(result, variant: int, seed: int, action: str) -> dict[str, An
 
 def settings_snapshot(settings: Settings, opts: RunOptions, backends: dict[str, str]) -> dict[str, Any]:
     """The settings a run used, without secrets."""
-    data = settings.model_dump(mode="json", exclude={"openai_api_key", "api_token"})
+    secrets = {name for name, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)}
+    data = settings.model_dump(mode="json", exclude=secrets)
     data.update(backends)
     data["options"] = opts.to_dict()
     data["version"] = __version__

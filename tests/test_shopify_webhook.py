@@ -1,0 +1,159 @@
+"""Shopify products/create: signature on the raw body, the payload view, and the whole round trip through the web app:
+webhook -> images fetched (the real fetcher, allow-listed to Shopify's CDN) -> pipeline -> results uploaded to a
+Shopify Admin API on 127.0.0.1 -> a redelivery runs nothing twice."""
+
+import base64
+import hashlib
+import hmac
+import io
+import json
+import logging
+import socket
+from concurrent.futures import wait
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from events.http import create_app
+from events.shopify import ProductCreated, ShopifyAdmin, ShopifyTrigger, verify_webhook
+from events.web.fetch import fetch_image
+from events.web.webhooks import local_trigger
+from pipeline.errors import ExternalServiceFailed, InvalidSignature
+from pipeline.runner import InProcessExecutor, RunOptions
+from pipeline.settings import Settings
+from tests.shopify_server import FakeShopifyAdmin
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = (ROOT / "tests" / "data" / "events" / "shopify_products_create.json").read_bytes()
+SECRET, TOKEN, SHOP, VERSION = "whsec-test-4f1c9a", "shpat_test_token_8d2e", "northwood.myshopify.com", "2025-01"
+PHOTO = (ROOT / "samples" / "box_white.jpg").read_bytes()
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def headers(body: bytes, **overrides) -> dict[str, str]:
+    h = {"Content-Type": "application/json", "X-Shopify-Topic": "products/create", "X-Shopify-Shop-Domain": SHOP,
+         "X-Shopify-Hmac-Sha256": sign(body), "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+         "X-Shopify-API-Version": VERSION}
+    return h | overrides
+
+
+def test_signature_is_checked_on_the_exact_raw_body():
+    verify_webhook(PAYLOAD, sign(PAYLOAD), SECRET)
+    reformatted = json.dumps(json.loads(PAYLOAD)).encode()  # same JSON, other bytes
+    for body, sig, secret in ((reformatted, sign(PAYLOAD), SECRET), (PAYLOAD, sign(PAYLOAD), "other-secret"),
+                              (PAYLOAD, None, SECRET), (PAYLOAD, "", SECRET), (PAYLOAD, "not base64 at all", SECRET)):
+        with pytest.raises(InvalidSignature):
+            verify_webhook(body, sig, secret)
+
+
+def test_payload_view():
+    product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP, "wh-1")
+    assert product.product_id == 7845123456789 and product.title == "Oak Lounge Chair"
+    assert [i.id for i in product.images] == [34123456789011, 34123456789012, 34123456789013]
+    assert product.image_key(product.images[0]) == f"shopify:{SHOP}:7845123456789:34123456789011"
+    assert ProductCreated.from_dict(json.loads(json.dumps(product.to_dict()))) == product
+
+
+def _settings(tmp_path, **kw) -> Settings:
+    return Settings(shopify_webhook_secret=SECRET, shopify_access_token=TOKEN, shopify_shops=[SHOP],
+                    shopify_api_version=VERSION, runs_dir=tmp_path / "runs", output_size=512, **kw)
+
+
+@pytest.mark.parametrize("change, status, code", [
+    ({"X-Shopify-Hmac-Sha256": sign(b"something else")}, 401, "invalid_signature"),
+    ({"X-Shopify-Topic": "products/update"}, 400, "invalid_event"),
+    ({"X-Shopify-Shop-Domain": "someone-else.myshopify.com"}, 400, "invalid_event"),
+])
+def test_refused_deliveries_queue_nothing(tmp_path, change, status, code):
+    queued = []
+    app = create_app(_settings(tmp_path), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD, **change))
+    assert r.status_code == status and r.json()["error"]["code"] == code
+    assert queued == []
+
+
+def test_webhooks_are_off_until_a_secret_is_set(tmp_path):
+    queued = []
+    app = create_app(Settings(runs_dir=tmp_path), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
+    assert r.status_code == 401 and "BGFLOW_SHOPIFY_WEBHOOK_SECRET" in r.json()["error"]["message"]
+    assert queued == []
+
+
+def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr("socket.getaddrinfo", lambda host, *a, **k: [(2, 1, 6, "", ("23.227.38.65", 443))]
+                        if host == "cdn.shopify.com" else real_getaddrinfo(host, *a, **k))  # Shopify's CDN, public
+    cdn_hits = []
+
+    def cdn(request: httpx.Request) -> httpx.Response:
+        cdn_hits.append(str(request.url))
+        if request.url.path.endswith("oak-lounge-front.jpg"):
+            return httpx.Response(200, content=PHOTO, headers={"Content-Type": "image/jpeg"})
+        return httpx.Response(404)
+
+    caplog.set_level(logging.DEBUG)
+    with FakeShopifyAdmin(TOKEN, VERSION, rate_limited=1) as admin:
+        settings = _settings(tmp_path, shopify_admin_base_url=admin.url)
+        executor = InProcessExecutor(settings)
+        trigger = local_trigger(settings, executor)
+        shop_settings = settings.model_copy(update={"url_allow_hosts": settings.shopify_image_hosts})
+        trigger.fetch = lambda url: fetch_image(url, shop_settings, httpx.MockTransport(cdn))
+        app = create_app(settings, executor, shopify_trigger=trigger)
+        with TestClient(app) as c:
+            r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
+            assert r.status_code == 200 and r.json()["images"] == 3
+            done, _ = wait(app.state.shopify_dispatch.pending, timeout=120)
+            outcomes = {o.source.rsplit(":", 1)[-1]: o for f in done for o in f.result()}
+
+            assert outcomes["34123456789011"].status == "ok"
+            assert outcomes["34123456789012"].status == "failed"
+            assert outcomes["34123456789012"].detail.startswith("fetch_failed")
+            assert "34123456789013" not in outcomes  # our own earlier result is never processed again
+            assert len(cdn_hits) == 2 and admin.calls == 2  # one 429, then the upload
+
+            [upload] = admin.uploads
+            assert upload["product_id"] == 7845123456789 and upload["position"] == 2
+            assert upload["alt"] == "Oak lounge chair, front (bgflow)"
+            assert upload["filename"] == "7845123456789-34123456789011-bgflow.png"
+            final = Image.open(io.BytesIO(upload["bytes"]))
+            assert final.format == "PNG" and max(final.size) == 512
+
+            runs = tmp_path / "runs" / "shopify" / SHOP / "7845123456789"
+            ok = json.loads((runs / "34123456789011" / "manifest.json").read_text())
+            assert ok["status"] == "ok" and ok["fidelity"]["delta_e_mean"] <= 1.5
+            assert ok["input"].startswith("https://cdn.shopify.com/")
+            failed = json.loads((runs / "34123456789012" / "manifest.json").read_text())
+            assert failed["error"]["code"] == "fetch_failed" and failed["input"].endswith("oak-lounge-gone.jpg?v=1732457566")
+
+            # Shopify redelivers the same webhook (a timeout on its side): nothing runs or uploads twice.
+            app.state.shopify_dispatch.pending.clear()
+            r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
+            assert r.status_code == 200
+            done, _ = wait(app.state.shopify_dispatch.pending, timeout=60)
+            again = {o.source.rsplit(":", 1)[-1]: o.status for f in done for o in f.result()}
+            assert again == {"34123456789011": "duplicate", "34123456789012": "duplicate"}
+            assert len(admin.uploads) == 1 and len(cdn_hits) == 2
+
+    everything = caplog.text + "".join(p.read_text() for p in (tmp_path / "runs").rglob("*.json"))
+    assert SECRET not in everything and TOKEN not in everything
+
+
+def test_a_failed_upload_is_retried_on_the_next_delivery(tmp_path):
+    settings = _settings(tmp_path)
+    local = local_trigger(settings, None)
+    unreachable = ShopifyAdmin(SHOP, TOKEN, VERSION, "http://127.0.0.1:9", max_retries=0, timeout_s=2)  # no server
+    trigger = ShopifyTrigger(settings, InProcessExecutor(settings), local.storage, local.ledger,
+                             admin=lambda shop: unreachable, fetch=lambda url: PHOTO, options=RunOptions(size=256))
+    product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP)
+    with pytest.raises(ExternalServiceFailed, match="could not be reached"):
+        trigger.handle_image(product, product.images[0])
+    assert trigger.ledger.claim(product.image_key(product.images[0]))[0] == "new"  # released for the retry
