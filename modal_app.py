@@ -3,7 +3,7 @@
 Importing this module declares everything and calls nothing: it works offline and without a Modal token.
 """
 
-from functions import cpu, gpu, orchestrate, web  # noqa: F401  (every function and class registers on the app)
+from functions import cpu, gpu, orchestrate, triggers, web  # noqa: F401  (every function and class registers on the app)
 from functions.infra import app
 
 __all__ = ["app"]

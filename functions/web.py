@@ -17,6 +17,8 @@ with cpu_image.imports():
 @modal.asgi_app(label="bgflow")
 def web():
     from .orchestrate import remote_call
+    from .triggers import shopify_product
 
     settings = get_settings()
-    return create_app(settings, executor=RemoteExecutor(settings, remote_call))
+    return create_app(settings, executor=RemoteExecutor(settings, remote_call),
+                      shopify_dispatch=lambda product: shopify_product.spawn(product.to_dict()))

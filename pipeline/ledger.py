@@ -34,7 +34,9 @@ def entry_name(key: str) -> str:
 
 
 def _in_progress(key: str) -> bytes:
-    return json.dumps({"key": key, "status": "in_progress", "started": time.time(), "result": None}).encode()
+    """A fresh claim; its token names this claim's generation for a takeover."""
+    return json.dumps({"key": key, "status": "in_progress", "started": time.time(), "token": uuid.uuid4().hex,
+                       "result": None}).encode()
 
 
 def _state(record: dict[str, Any], lease_s: float) -> ClaimState | None:
@@ -54,28 +56,38 @@ class LocalLedger:
     def _path(self, key: str) -> Path:
         return self.folder / entry_name(key)
 
+    def _fresh_claim(self, path: Path, key: str) -> Path:
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_bytes(_in_progress(key))
+        return tmp
+
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
         path = self._path(key)
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    record = json.loads(path.read_text() or "{}")
-                except (FileNotFoundError, json.JSONDecodeError):
-                    return "busy", None  # being written or taken over right now
-                state = _state(record, self.lease_s)
-                if state:
-                    return state, record
-                try:  # stale: exactly one taker wins the rename, then creates a fresh claim
-                    path.rename(path.with_name(f"{path.name}.stale-{uuid.uuid4().hex[:8]}"))
-                except FileNotFoundError:
-                    return "busy", None
-                continue
-            with os.fdopen(fd, "wb") as f:
-                f.write(_in_progress(key))
+        # Written whole under a private name, then linked into place: a reader never sees half a claim, and link()
+        # fails when the name exists, so exactly one claimant wins.
+        tmp = self._fresh_claim(path, key)
+        try:
+            os.link(tmp, path)
             return "new", None
-        return "busy", None
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        try:
+            record = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return "busy", None  # being completed or released right now
+        state = _state(record, self.lease_s)
+        if state:
+            return state, record
+        # Stale: the first to create this claim generation's sentinel takes it over; the others see busy.
+        sentinel = path.with_name(f"{path.name}.takeover-{record.get('token', record.get('started'))}")
+        try:
+            os.close(os.open(sentinel, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            return "busy", None
+        self._fresh_claim(path, key).replace(path)
+        return "new", None
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
         path = self._path(key)
@@ -140,7 +152,7 @@ class DictLedger:
         self.store, self.lease_s = store, lease_s
 
     def _claim_record(self, key: str) -> dict[str, Any]:
-        return json.loads(_in_progress(key)) | {"token": uuid.uuid4().hex}
+        return json.loads(_in_progress(key))
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
         if self.store.put(key, self._claim_record(key), skip_if_exists=True):

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 modal = pytest.importorskip("modal")
 
 import modal_app  # noqa: E402,F401
-from functions import cpu, gpu, infra, orchestrate  # noqa: E402
+from functions import cpu, gpu, infra, orchestrate, triggers  # noqa: E402
 from functions import web as web_fn  # noqa: E402
 from pipeline.remote import target_for  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -130,3 +130,50 @@ def test_bgflow_run_with_the_modal_executor_fails_clearly_without_a_deployment(t
 
     manifest = json.loads((tmp_path / "out" / "box_white" / "manifest.json").read_text())
     assert manifest["error"]["code"] == "backend_unavailable" and "input.jpg" in manifest["files"]
+
+
+def test_trigger_specs():
+    poll = triggers.s3_poll.info()
+    assert poll.gpus == [] and poll.timeout == triggers.POLL_SECONDS + 600
+    shop = triggers.shopify_product.info()
+    assert shop.gpus == [] and shop.volumes["/runs"].name == "bgflow-runs" and shop.timeout == 1800
+
+
+def test_the_poller_is_scheduled_only_when_the_deploy_names_a_queue():
+    code = ("from functions import triggers; print(triggers.s3_poll.info().schedule is not None, "
+            "sorted(triggers.S3_ENV))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODAL_", "BGFLOW_"))}
+    off = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    on = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                        env=env | {"BGFLOW_SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/photos"})
+    assert off.stdout.split() == ["False", "[]"], off.stderr
+    assert on.stdout.split() == ["True", "['BGFLOW_SQS_QUEUE_URL']"], on.stderr
+
+
+def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_path, monkeypatch):
+    import json
+
+    from events.shopify import ProductCreated
+    from pipeline.ledger import LocalLedger
+    from pipeline.settings import get_settings
+
+    monkeypatch.setattr(triggers, "CALL", recording_call)
+    monkeypatch.setattr(triggers, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
+    monkeypatch.setattr(triggers, "RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("BGFLOW_SHOPIFY_ACCESS_TOKEN", "shpat_x")
+    get_settings.cache_clear()
+    uploads = []
+    monkeypatch.setattr("events.shopify.ShopifyAdmin.add_product_image",
+                        lambda self, pid, data, **kw: uploads.append((pid, kw["filename"])) or {"id": 1})
+    monkeypatch.setattr("events.shopify.ShopifyTrigger._default_fetch",
+                        lambda self, url: (ROOT / "samples" / "box_white.jpg").read_bytes())
+    payload = json.loads((ROOT / "tests" / "data" / "events" / "shopify_products_create.json").read_text())
+    product = ProductCreated.from_webhook(payload, "northwood.myshopify.com")
+    product = ProductCreated.from_dict(product.to_dict() | {"images": [product.to_dict()["images"][0]]})
+    try:
+        outcomes = triggers.shopify_product.local(product.to_dict())
+    finally:
+        get_settings.cache_clear()
+    assert [o["status"] for o in outcomes] == ["ok"]
+    assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
+    assert uploads == [(7845123456789, "7845123456789-34123456789011-bgflow.png")]

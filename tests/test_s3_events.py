@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ moto_server = pytest.importorskip("moto.server")
 
 from events.s3 import ObjectCreated, S3Worker, parse_event, parse_sqs_body  # noqa: E402
 from pipeline.errors import InvalidEvent  # noqa: E402
-from pipeline.ledger import LocalLedger, S3Ledger  # noqa: E402
+from pipeline.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
 from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.storage import S3Storage  # noqa: E402
@@ -87,10 +88,34 @@ def _queue_for(aws, bucket: str) -> str:
     return queue
 
 
-@pytest.mark.parametrize("kind", ["local", "s3"])
+class AtomicDict:
+    """modal.Dict's put-if-absent contract, in memory (a real Dict needs Modal's servers)."""
+
+    def __init__(self):
+        self.data, self.lock = {}, threading.Lock()
+
+    def put(self, key, value, *, skip_if_exists=False):
+        with self.lock:
+            if skip_if_exists and key in self.data:
+                return False
+            self.data[key] = value
+            return True
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def pop(self, key, default=None):
+        with self.lock:
+            return self.data.pop(key, default)
+
+
+@pytest.mark.parametrize("kind", ["local", "s3", "dict"])
 def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, tmp_path):
     _, s3, _ = aws
-    if kind == "s3":
+    if kind == "dict":
+        store = AtomicDict()
+        make = lambda lease: DictLedger(store, lease_s=lease)  # noqa: E731
+    elif kind == "s3":
         s3.create_bucket(Bucket="ledger-test")
         make = lambda lease: S3Ledger(s3, "ledger-test", f"ledger-{lease}", lease_s=lease)  # noqa: E731
     else:
@@ -191,3 +216,31 @@ def test_unparseable_messages_are_kept_for_a_human_and_dropped(aws, tmp_path):
     [kept] = [k for k in _objects(s3, "photos-junk") if k.startswith("out/_rejected/")]
     assert json.loads(s3.get_object(Bucket="photos-junk", Key=kept)["Body"].read())["body"] == "hello"
     assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+@pytest.mark.parametrize("kind", ["local", "dict", "s3"])
+def test_only_one_of_many_concurrent_claims_wins(kind, aws, tmp_path):
+    """Eight workers get the same event at once: one runs it. Then its lease runs out: again exactly one takes over."""
+    _, s3, _ = aws
+    if kind == "s3":
+        s3.create_bucket(Bucket="ledger-race")
+    ledger = {"local": lambda: LocalLedger(tmp_path / "l", lease_s=2), "dict": lambda: DictLedger(AtomicDict(), 2),
+              "s3": lambda: S3Ledger(s3, "ledger-race", "l", lease_s=2)}[kind]()
+
+    def race() -> list[str]:
+        results, start = [], threading.Barrier(8)
+
+        def claim():
+            start.wait()
+            results.append(ledger.claim("s3://b/k#1")[0])
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sorted(results)
+
+    assert race() == ["busy"] * 7 + ["new"]
+    time.sleep(2.1)
+    assert race() == ["busy"] * 7 + ["new"]

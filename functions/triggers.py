@@ -1,0 +1,72 @@
+"""Event triggers on Modal: the S3 queue poller (scheduled) and the Shopify product runner (spawned by the webhook).
+Both run the stages as function calls through the orchestrator's call seam, like every other entry point."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import modal
+
+from .infra import RUNS_DIR, app, cpu_image, runs, secrets
+
+with cpu_image.imports():
+    from events.s3 import S3Worker, aws_clients, parse_s3_url
+    from events.shopify import ProductCreated, ShopifyTrigger
+    from pipeline.ledger import DictLedger, S3Ledger
+    from pipeline.remote import RemoteExecutor
+    from pipeline.settings import get_settings
+    from pipeline.storage import LocalStorage, S3Storage
+
+LEDGER_DICT = "bgflow-ledger"
+POLL_SECONDS = 50  # each scheduled run drains for this long, then the next one starts
+# The poller is scheduled only when the deploy names a queue (BGFLOW_SQS_QUEUE_URL in the deploying shell); its AWS
+# credentials and BGFLOW_S3_OUTPUT come from a secret named in BGFLOW_MODAL_SECRETS.
+S3_SCHEDULE = modal.Period(minutes=1) if os.environ.get("BGFLOW_SQS_QUEUE_URL") else None
+S3_ENV = {k: os.environ[k] for k in ("BGFLOW_SQS_QUEUE_URL", "BGFLOW_S3_OUTPUT") if os.environ.get(k)}
+
+
+def _call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
+    from .orchestrate import remote_call
+
+    return remote_call(target, payload)
+
+
+CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = _call  # tests replace it with in-process calls
+
+
+def _ledger() -> Any:
+    return DictLedger(modal.Dict.from_name(LEDGER_DICT, create_if_missing=True),
+                      lease_s=get_settings().ledger_lease_s)
+
+
+LEDGER: Callable[[], Any] = _ledger  # tests replace it with a local ledger
+
+
+@app.function(image=cpu_image.env(S3_ENV), secrets=secrets, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 600,
+              max_containers=1)
+def s3_poll() -> list[dict[str, str | None]]:
+    """Drain the queue for about POLL_SECONDS; each object version runs once (ledger in the output bucket)."""
+    import time
+
+    settings = get_settings()
+    if not settings.sqs_queue_url or not settings.s3_output:
+        return []
+    bucket, prefix = parse_s3_url(settings.s3_output)
+    s3, sqs = aws_clients(settings)
+    worker = S3Worker(s3, sqs, settings.sqs_queue_url, RemoteExecutor(settings, CALL), S3Storage(s3, bucket, prefix),
+                      S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s))
+    deadline = time.monotonic() + POLL_SECONDS
+    outcomes = worker.drain(wait_s=10, until=lambda: time.monotonic() > deadline)
+    return [o.__dict__ for o in outcomes]
+
+
+@app.function(image=cpu_image, volumes={RUNS_DIR: runs}, secrets=secrets, timeout=1800, retries=1)
+def shopify_product(product: dict[str, Any]) -> list[dict[str, str | None]]:
+    """A verified products/create delivery: each image once, results uploaded to the product."""
+    settings = get_settings()
+    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), LEDGER())
+    outcomes = trigger.handle(ProductCreated.from_dict(product))
+    if not modal.is_local():
+        runs.commit()
+    return [o.__dict__ for o in outcomes]
