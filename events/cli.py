@@ -156,6 +156,47 @@ def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="M
                   soft_wrap=True)
 
 
+@app.command("watch")
+def watch_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder to watch (subfolders included).", exists=True, file_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the run contract is written here).")],
+    interval: Annotated[float, typer.Option(help="Seconds between scans.", min=0.1)] = 2.0,
+    once: Annotated[bool, typer.Option(help="Process what is there now, then stop.")] = False,
+    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+) -> None:
+    """Process photos as they are dropped into FOLDER, each version of a file once (ledger in OUT/.bgflow)."""
+    from events.watch import FolderWatcher
+    from pipeline.errors import BgflowError
+    from pipeline.ledger import LocalLedger
+    from pipeline.runner import InProcessExecutor, RunOptions
+    from pipeline.settings import get_settings
+    from pipeline.storage import LocalStorage
+
+    settings = get_settings()
+    try:
+        options = RunOptions(preset=preset, size=size, format=format)
+        options.resolved(settings)
+        executor = InProcessExecutor(settings)
+    except BgflowError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+    watcher = FolderWatcher(folder, LocalStorage(out), executor, LocalLedger(out / ".bgflow" / "ledger"), options,
+                            settle_s=0.0 if once else 1.0)
+    show = lambda o: console.print(f"[{'green' if o.status == 'ok' else 'red'}]{o.status}[/] {o.source} {o.detail}")  # noqa: E731
+    if once:
+        outcomes = watcher.poll_once()
+        for o in outcomes:
+            show(o)
+        raise typer.Exit(1 if any(o.status != "ok" for o in outcomes) else 0)
+    console.print(f"bgflow watching {folder} -> {out} (Ctrl-C to stop)")
+    try:
+        watcher.run(interval_s=interval, on_outcome=show)
+    except KeyboardInterrupt:
+        raise typer.Exit(0)
+
+
 @app.command("s3-worker")
 def s3_worker_cmd(
     queue: Annotated[Optional[str], typer.Option(help="SQS queue URL with the input bucket's events "
