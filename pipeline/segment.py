@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 WORK_SIDE = 768
 WORK_PIXELS = 300_000
-GRABCUT_SIDE = 384
+GRABCUT_SIDE = 288  # scene photos: 2.5x faster than 384 px, masks as close as two runs at 384 are (bench)
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,6 +252,7 @@ def scene_foreground(image: np.ndarray) -> np.ndarray:
     mask = np.zeros((h, w), np.uint8)
     rect = (int(w * 0.06), int(h * 0.06), int(w * 0.88), int(h * 0.88))
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means: the same photo gives the same mask
     cv2.grabCut(image, mask, rect, bgd, fgd, 4, cv2.GC_INIT_WITH_RECT)
     fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
@@ -296,6 +297,7 @@ def _grabcut_band(image: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray:
         return fg
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
     try:
+        cv2.setRNGSeed(0)
         cv2.grabCut(image, mask, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return fg
