@@ -37,6 +37,7 @@ bench: $(BENCH)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/quality.py --generated
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) out

@@ -151,6 +151,7 @@ class S3Worker:
         self.executor, self.output, self.ledger = executor, output, ledger
         self.options = options or RunOptions()
         self.max_bytes = executor.settings.max_bytes
+        self.messages_seen = 0
 
     def handle(self, event: ObjectCreated) -> Outcome:
         """Run one created object, once. Raises only for failures worth a redelivery (the claim is released)."""
@@ -193,6 +194,7 @@ class S3Worker:
                                          WaitTimeSeconds=wait_s)
         outcomes: list[Outcome] = []
         for message in reply.get("Messages", []):
+            self.messages_seen += 1
             outcomes += self._settle(message)
         return outcomes
 
@@ -223,12 +225,13 @@ class S3Worker:
 
     def drain(self, wait_s: int = 20, until: Callable[[], bool] = lambda: False,
               on_outcome: Callable[[Outcome], None] | None = None, idle_polls: int | None = None) -> list[Outcome]:
-        """Poll until ``until()`` says stop, or after ``idle_polls`` empty polls in a row (None: never)."""
+        """Poll until ``until()`` says stop, or after ``idle_polls`` polls in a row that received no message."""
         seen: list[Outcome] = []
         idle = 0
         while not until():
+            before = self.messages_seen
             got = self.poll_once(wait_s=wait_s)
-            idle = 0 if got else idle + 1
+            idle = 0 if self.messages_seen > before else idle + 1
             for outcome in got:
                 log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
                 if on_outcome:
