@@ -122,15 +122,17 @@ def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.nd
     if "kind_accuracy" in overall:
         table.append(["background kind accuracy", overall["kind_accuracy"], overall.get("baseline_kind_accuracy", "-"),
                       overall["ratios_vs_baseline"].get("kind_accuracy", "-")])
+    base = lambda key: overall[key]["mean"] if key in overall else "-"  # noqa: E731  (absent with --no-baseline)
+    ratio = overall["ratios_vs_baseline"]
     if "iou" in overall:
-        table.append(["mask IoU (mean)", overall["iou"]["mean"], overall["baseline_iou"]["mean"],
-                      overall["ratios_vs_baseline"]["iou"]])
-        table.append(["boundary F (mean)", overall["boundary_f"]["mean"], overall["baseline_boundary_f"]["mean"],
-                      round(overall["boundary_f"]["mean"] / max(1e-9, overall["baseline_boundary_f"]["mean"]), 3)])
+        table.append(["mask IoU (mean)", overall["iou"]["mean"], base("baseline_iou"), ratio.get("iou", "-")])
+        bf = overall.get("baseline_boundary_f")
+        table.append(["boundary F (mean)", overall["boundary_f"]["mean"], base("baseline_boundary_f"),
+                      round(overall["boundary_f"]["mean"] / max(1e-9, bf["mean"]), 3) if bf else "-"])
     if "ours_ms" in overall:
         table.append(["time per image, median ms (ours: whole pipeline; baseline: kind + mask)",
-                      overall["ours_ms"]["median"], overall["baseline_ms"]["median"],
-                      overall["ratios_vs_baseline"]["speed (baseline ms / ours ms)"]])
+                      overall["ours_ms"]["median"], overall["baseline_ms"]["median"] if "baseline_ms" in overall else "-",
+                      ratio.get("speed (baseline ms / ours ms)", "-")])
     if "delta_e_mean" in overall:
         table.append(["product fidelity dE (mean of means / max)",
                       f"{overall['delta_e_mean']['mean']:.4f} / {overall['delta_e_mean']['max']:.4f}", "-", "-"])

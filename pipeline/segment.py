@@ -152,7 +152,15 @@ def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, b
     # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
     reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
     under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
-    shadow = touches & lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)
+    # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
+    # panel meets it with one, however faint).
+    rim = (cv2.dilate(near_bg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~fg & near_bg
+    rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    on_rim = rim & (rim_labels > 0)
+    rim_n = np.bincount(rim_labels[on_rim], minlength=n)
+    rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
+    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
+    shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
     shadow[0] = False
     return shadow[labels]
 
