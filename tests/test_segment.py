@@ -76,3 +76,46 @@ def test_mean_iou_per_backdrop_on_the_generated_set():
     means = {k: float(np.mean(v)) for k, v in scores.items()}
     for backdrop in ("white", "offwhite", "plain"):
         assert means[backdrop] >= 0.97, means
+
+
+def _legs_with_soft_shadows(panel: bool) -> tuple[bytes, np.ndarray]:
+    """Wooden legs on a white studio floor, each with a soft grey shadow beside it (JPEG, as shot), and optionally a
+    pale grey panel with a faint outline resting on them: a shadow fades into the floor, a panel does not."""
+    import cv2
+
+    h, w = 420, 640
+    rng = np.random.default_rng(3)
+    img = np.full((h, w, 3), 250.0)
+    yy, xx = np.mgrid[0:h, 0:w]
+    legs = np.zeros((h, w), np.float32)
+    for x in (170, 330, 480):
+        cv2.line(legs, (x, 120), (x - 40, 380), 1.0, 14, cv2.LINE_AA)
+        along = x - 40 * (yy - 120) / 260.0 + 16  # the shadow lies along the leg, against it
+        blob = np.exp(-(((xx - along) / 14.0) ** 2 + ((yy - 290) / 80.0) ** 2))
+        img *= (1 - 0.08 * blob)[..., None]
+    cover = cv2.GaussianBlur(legs, (0, 0), 0.8)[..., None]  # a lens, not a ruler: edges a pixel or so soft
+    img = img * (1 - cover) + np.array([205.0, 170.0, 110.0]) * cover
+    truth = cover[..., 0] > 0.5
+    if panel:
+        top = np.zeros((h, w), bool)
+        top[70:122, 110:540] = True
+        img[top] = (232, 232, 230)
+        img[top & ((yy == 70) | (yy == 121) | (xx == 110) | (xx == 539))] = (215, 215, 213)
+        truth = truth | top
+    img += rng.normal(0, 0.8, img.shape)
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=85, subsampling=0)
+    return buf.getvalue(), truth
+
+
+@pytest.mark.parametrize("panel", [False, True])
+def test_shadows_beside_legs_are_not_the_product(panel):
+    import cv2
+
+    data, truth = _legs_with_soft_shadows(panel)
+    pred = segment(normalize(data)).alpha > 0.5
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # the edge itself is matting's job
+    assert (pred & ~near).sum() < 0.01 * truth.sum()  # nothing of the shadows beyond the edge band
+    assert (truth & ~pred).sum() < 0.01 * truth.sum()
+    if panel:
+        assert pred[75:118, 115:535].mean() > 0.95  # the pale panel is kept whole
