@@ -216,8 +216,9 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
             overlay[i] = True
             removed.append("inset")
     if not overlay.any():
+        fg, outside = _drop_lines_outside(fg, body)
         fg, lines = _drop_detached_lines(fg, body)
-        return fg, lines
+        return fg, sorted(set(outside + lines))
     drop = overlay[labels]
     # Pointer lines hang from the removed overlays: thin parts of the mask that touch them go too.
     thin = fg & ~body
@@ -230,6 +231,42 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
     kept = fg & ~(grown & fg & ~body) & ~drop & ~hit[tlabels]
     kept, lines = _drop_detached_lines(kept, body & ~drop)
     return kept, sorted(set(removed + lines))
+
+
+def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Dimension lines and their labels drawn beside the product: thin strokes (no solid body) lying outside the
+    outline of the product's main body, and the small labels hanging on them. Thin parts of the product itself
+    (legs, wires, rails) lie within that outline."""
+    n_body, body_labels, body_stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    if n_body <= 1:
+        return fg, []
+    main = 1 + int(np.argmax(body_stats[1:, cv2.CC_STAT_AREA]))
+    hull = np.zeros(fg.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((body_labels == main).astype(np.uint8))), 1)
+    inside = hull > 0
+    thin = fg & ~body
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return fg, []
+    outside = np.bincount(labels.ravel(), weights=~inside.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    lines = (outside > 0.5) & (long_side >= 0.05 * max(fg.shape))
+    lines[0] = False
+    if not lines.any():
+        return fg, []
+    dropped = lines[labels]
+    kept = fg & ~dropped
+    # Labels: small solid pieces outside the main outline that hung on a dropped line.
+    near_line = cv2.dilate(dropped.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    m, parts, part_stats, _ = cv2.connectedComponentsWithStats(kept.astype(np.uint8), connectivity=8)
+    main_area = body_stats[main, cv2.CC_STAT_AREA]
+    idx = parts.ravel()
+    share_out = np.bincount(idx, weights=~inside.ravel(), minlength=m) / np.maximum(part_stats[:, cv2.CC_STAT_AREA], 1)
+    touches = np.bincount(idx, weights=near_line.ravel(), minlength=m) > 0
+    has_main = np.bincount(idx, weights=(body_labels == main).ravel(), minlength=m) > 0
+    label = touches & ~has_main & (share_out > 0.6) & (part_stats[:, cv2.CC_STAT_AREA] < 0.05 * main_area)
+    label[0] = False
+    return kept & ~label[parts], ["dimension line"]
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -56,6 +56,34 @@ def test_detached_swatches_are_left_out():
     assert m.alpha[30:60, 380:500].max() < 0.5
 
 
+def test_dimension_lines_drawn_against_the_product_are_left_out():
+    """A listing photo with its measurements drawn on: a line along the product's side, joined to it by end ticks,
+    and its label. Both go; the product stays whole."""
+    import cv2
+
+    s = make_sample("box", "white", 2, size=(560, 448))
+    img = s.image.copy()
+    ys, xs = np.nonzero(s.mask > 127)
+    x0, y0, y1 = xs.min(), ys.min(), ys.max()
+    line_x = x0 - 14
+    cv2.line(img, (line_x, y0), (line_x, y1), (40, 40, 40), 1)
+    for y in (y0, y1):
+        cv2.line(img, (line_x - 4, y), (x0 + 2, y), (40, 40, 40), 1)  # end ticks touching the product
+    label = np.zeros(img.shape[:2], np.uint8)
+    cv2.putText(label, "850", (line_x - 38, (y0 + y1) // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1, 1, cv2.LINE_AA)
+    cv2.line(label, (line_x - 14, (y0 + y1) // 2 + 2), (line_x, (y0 + y1) // 2 + 2), 1, 1)
+    img[label > 0] = (40, 40, 40)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    m = segment(normalize(buf.getvalue()))
+    pred, gt = m.alpha > 0.5, s.mask > 127
+    assert "dimension line" in m.removed
+    assert pred[y0 : y1 - 20, line_x - 1 : line_x + 2].sum() == 0 and pred[label > 0].sum() == 0  # no line, no label
+    # Where the line meets the product's floor shadow a short stub can stay (a known limit, see the README).
+    assert pred[:, : x0 - 10].sum() < 100
+    assert (pred & gt).sum() / (pred | gt).sum() >= 0.95
+
+
 def test_white_cabinet_meeting_its_own_shadow_on_white():
     iou, _ = _iou("white_cabinet", "white", seed=30)
     assert iou >= 0.85
