@@ -187,6 +187,32 @@ def test_job_retry_with_the_same_idempotency_key_runs_once(make_client):
     assert len(c.app.state.pool.jobs) == 1
 
 
+def test_an_idempotency_key_outlives_a_restart(make_client, tmp_path):
+    body = {"image_b64": REQUEST["image_b64"], "options": {"size": 128}}
+    first = make_client()
+    a = first.post("/jobs", json=body, headers={"Idempotency-Key": "order-18-photo-1"})
+    job = _wait(first, a.json()["id"])
+    restarted = make_client()  # a new process on the same runs folder
+    b = restarted.post("/jobs", json=body, headers={"Idempotency-Key": "order-18-photo-1"})
+    assert b.status_code == 200 and b.json()["id"] == a.json()["id"]
+    assert restarted.app.state.pool.jobs == {}  # nothing ran again
+    again = restarted.get(f"/jobs/{a.json()['id']}").json()
+    assert again["status"] == "done" and again["results"] == job["results"]
+    assert restarted.get(again["results"]["final.png"]).status_code == 200
+
+
+def test_a_job_cut_short_by_a_restart_says_so(make_client, tmp_path):
+    from pipeline.ledger import LocalLedger
+
+    (tmp_path / "runs" / "0123456789abcdef").mkdir(parents=True)  # started, no manifest: the process died
+    LocalLedger(tmp_path / "runs" / ".ledger" / "http-jobs").complete("http-job:k-1", {"job_id": "0123456789abcdef"})
+    c = make_client()
+    r = c.post("/jobs", json={"image_b64": REQUEST["image_b64"]}, headers={"Idempotency-Key": "k-1"})
+    assert r.status_code == 200 and r.json()["status"] == "failed"
+    assert c.get("/jobs/0123456789abcdef").json()["error"]["code"] == "interrupted"
+    assert c.get("/jobs/not-a-job").status_code == 404
+
+
 def test_failed_job_keeps_its_input_and_error(make_client, tmp_path):
     c = make_client()
     r = c.post("/jobs", files={"file": ("x.jpg", b"not an image at all", "image/jpeg")})

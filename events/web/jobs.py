@@ -83,7 +83,7 @@ async def create_job(request: Request, pool: PoolDep, settings: SettingsDep,
 
 
 def _record(pool, job_id: str) -> JobRecord:
-    record = pool.jobs.get(job_id)
+    record = pool.record(job_id)
     if record is None:
         raise HTTPException(status_code=404, detail={"code": "job_not_found", "message": f"No job '{job_id}'."})
     return record

@@ -6,13 +6,16 @@ blocks. When every slot is taken the caller gets :class:`ServerBusy` at once (HT
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
+from pipeline.ledger import LocalLedger
 from pipeline.runner import InProcessExecutor
 from pipeline.settings import Settings
 
@@ -50,6 +53,14 @@ class JobRecord:
                 "results": {name: f"/runs/{self.id}/{name}" for name in files}}
 
 
+def _interrupted(job_id: str) -> JobRecord:
+    record = JobRecord(id=job_id, status="failed", error={
+        "code": "interrupted", "message": "The server stopped before this job finished. Submit it again with a new "
+        "Idempotency-Key."})
+    record.done.set()
+    return record
+
+
 class RunPool:
     """Slots, worker threads, the executor (backends built once) and the job records."""
 
@@ -59,19 +70,37 @@ class RunPool:
         self.slots = RunSlots(settings.max_concurrent_jobs)
         self.threads = ThreadPoolExecutor(max_workers=settings.max_concurrent_jobs, thread_name_prefix="bgflow-run")
         self.jobs: dict[str, JobRecord] = {}
-        self.idempotency: dict[str, str] = {}
+        self.runs_dir = Path(settings.runs_dir)
+        self._keys: LocalLedger | None = None  # Idempotency-Key -> job id, on disk: it outlives a restart
         self._lock = threading.Lock()
 
+    @property
+    def keys(self) -> LocalLedger:
+        if self._keys is None:
+            self._keys = LocalLedger(self.runs_dir / ".ledger" / "http-jobs")
+        return self._keys
+
     def submit_job(self, work: Callable[[JobRecord], None], idempotency_key: str | None = None) -> tuple[JobRecord, bool]:
-        """Start ``work`` on a new job; returns (record, created). A known idempotency key returns its job."""
+        """Start ``work`` on a new job; returns (record, created). A known idempotency key returns its job, even
+        one started before the server restarted."""
         with self._lock:
-            if idempotency_key and idempotency_key in self.idempotency:
-                return self.jobs[self.idempotency[idempotency_key]], False
-            self.slots.acquire()
+            if idempotency_key:
+                state, entry = self.keys.claim(f"http-job:{idempotency_key}")
+                if state != "new":
+                    job_id = (entry or {}).get("result", {}).get("job_id", "")
+                    if not job_id:
+                        raise ServerBusy("A request with this Idempotency-Key is being accepted right now")
+                    return self.record(job_id) or _interrupted(job_id), False
+            try:
+                self.slots.acquire()
+            except ServerBusy:
+                if idempotency_key:
+                    self.keys.release(f"http-job:{idempotency_key}")
+                raise
             record = JobRecord(id=uuid.uuid4().hex[:16])
             self.jobs[record.id] = record
             if idempotency_key:
-                self.idempotency[idempotency_key] = record.id
+                self.keys.complete(f"http-job:{idempotency_key}", {"job_id": record.id})
 
         def body() -> None:
             record.status = "running"
@@ -85,6 +114,21 @@ class RunPool:
 
         self.threads.submit(body)
         return record, True
+
+    def record(self, job_id: str) -> JobRecord | None:
+        """A job of this process, or one finished (or cut short) before a restart, from its manifest on disk."""
+        if job_id in self.jobs:
+            return self.jobs[job_id]
+        if not job_id or not job_id.isalnum() or not (self.runs_dir / job_id).is_dir():
+            return None
+        manifest_path = self.runs_dir / job_id / "manifest.json"
+        if not manifest_path.is_file():
+            return _interrupted(job_id)
+        record = JobRecord(id=job_id, manifest=json.loads(manifest_path.read_text()))
+        record.status = "done" if record.manifest["status"] == "ok" else "failed"
+        record.error = record.manifest["error"]
+        record.done.set()
+        return record
 
     def shutdown(self) -> None:
         self.threads.shutdown(wait=False, cancel_futures=True)
