@@ -156,6 +156,30 @@ def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="M
                   soft_wrap=True)
 
 
+OUTCOME_COLOURS = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": "yellow", "ignored": "dim"}
+
+
+def _show_outcome(outcome) -> None:
+    colour = OUTCOME_COLOURS[outcome.status]
+    console.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.source} {outcome.detail}")
+
+
+def _trigger_setup(preset: str | None, size: int | None, format: str | None):
+    """Run options checked against the settings, and the in-process executor; a bad option exits with code 2."""
+    from pipeline.errors import BgflowError
+    from pipeline.runner import InProcessExecutor, RunOptions
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    try:
+        options = RunOptions(preset=preset, size=size, format=format)
+        options.resolved(settings)
+        return options, InProcessExecutor(settings)
+    except BgflowError as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+
+
 @app.command("watch")
 def watch_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder to watch (subfolders included).", exists=True, file_okay=False)],
@@ -168,31 +192,20 @@ def watch_cmd(
 ) -> None:
     """Process photos as they are dropped into FOLDER, each version of a file once (ledger in OUT/.bgflow)."""
     from events.watch import FolderWatcher
-    from pipeline.errors import BgflowError
     from pipeline.ledger import LocalLedger
-    from pipeline.runner import InProcessExecutor, RunOptions
-    from pipeline.settings import get_settings
     from pipeline.storage import LocalStorage
 
-    settings = get_settings()
-    try:
-        options = RunOptions(preset=preset, size=size, format=format)
-        options.resolved(settings)
-        executor = InProcessExecutor(settings)
-    except BgflowError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2)
+    options, executor = _trigger_setup(preset, size, format)
     watcher = FolderWatcher(folder, LocalStorage(out), executor, LocalLedger(out / ".bgflow" / "ledger"), options,
                             settle_s=0.0 if once else 1.0)
-    show = lambda o: console.print(f"[{'green' if o.status == 'ok' else 'red'}]{o.status}[/] {o.source} {o.detail}")  # noqa: E731
     if once:
         outcomes = watcher.poll_once()
         for o in outcomes:
-            show(o)
+            _show_outcome(o)
         raise typer.Exit(1 if any(o.status != "ok" for o in outcomes) else 0)
     console.print(f"bgflow watching {folder} -> {out} (Ctrl-C to stop)")
     try:
-        watcher.run(interval_s=interval, on_outcome=show)
+        watcher.run(interval_s=interval, on_outcome=_show_outcome)
     except KeyboardInterrupt:
         raise typer.Exit(0)
 
@@ -214,7 +227,6 @@ def s3_worker_cmd(
     from events.s3 import S3Worker, aws_clients, parse_s3_url
     from pipeline.errors import BgflowError
     from pipeline.ledger import S3Ledger
-    from pipeline.runner import InProcessExecutor, RunOptions
     from pipeline.settings import get_settings
     from pipeline.storage import S3Storage
 
@@ -226,21 +238,17 @@ def s3_worker_cmd(
         raise typer.Exit(2)
     try:
         bucket, prefix = parse_s3_url(output)
-        options = RunOptions(preset=preset, size=size, format=format)
-        options.resolved(settings)
-        executor = InProcessExecutor(settings)
     except BgflowError as exc:
         console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(2)
+    options, executor = _trigger_setup(preset, size, format)
     s3, sqs = aws_clients(settings)
     storage = S3Storage(s3, bucket, prefix)
     ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
     worker = S3Worker(s3, sqs, queue_url, executor, storage, ledger, options)
     console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
-    colour = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": "yellow", "ignored": "dim"}
     try:
-        outcomes = worker.drain(wait_s=wait, idle_polls=1 if once else None, on_outcome=lambda o: console.print(
-            f"[{colour[o.status]}]{o.status}[/{colour[o.status]}] {o.source} {o.detail}"))
+        outcomes = worker.drain(wait_s=wait, idle_polls=1 if once else None, on_outcome=_show_outcome)
     except KeyboardInterrupt:
         raise typer.Exit(130)
     failed = sum(o.status == "failed" for o in outcomes)

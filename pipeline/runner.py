@@ -9,14 +9,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Iterator
-
-import numpy as np
 
 from . import __version__
 from .backends import new_backend
-from .errors import BgflowError, InvalidOption
+from .errors import InvalidOption
 from .normalize import Source, normalize
 from .segment import Coarse, coarse_foreground
 from .settings import Settings, get_settings

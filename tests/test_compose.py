@@ -1,8 +1,5 @@
-import io
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from pipeline.errors import InvalidOption, UnknownBackend
 from pipeline.backends import new_backend

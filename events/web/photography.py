@@ -19,6 +19,15 @@ from .steps import LegacySteps, data_uri, ndjson, sse, stream
 router = APIRouter(tags=["photography"], dependencies=[Depends(require_token)])
 
 
+
+def _stored_as_links(storage: LocalStorage, run_id: str):
+    """Step images written under the run's folder and referred to by URL instead of inline."""
+    def store(name: str, data: bytes, mime: str) -> str:
+        storage.put(f"{run_id}/{name}", data, mime)
+        return f"/runs/{run_id}/{name}"
+
+    return store
+
 @router.post("/photography/background", dependencies=[Depends(require_json)],
              responses={200: {"content": {"application/x-ndjson": {}, "text/event-stream": {}}}})
 async def background(body: BackgroundRequest, pool: PoolDep, settings: SettingsDep,
@@ -35,13 +44,7 @@ async def background(body: BackgroundRequest, pool: PoolDep, settings: SettingsD
     except BaseException:
         pool.slots.release()
         raise
-    store = data_uri
-    if images == "url":
-        storage = LocalStorage(Path(settings.runs_dir))
-
-        def store(name: str, data: bytes, mime: str) -> str:
-            storage.put(f"{job.run_id}/{name}", data, mime)
-            return f"/runs/{job.run_id}/{name}"
+    store = data_uri if images != "url" else _stored_as_links(LocalStorage(Path(settings.runs_dir)), job.run_id)
 
     steps = stream(first, events, LegacySteps(job.run_id, fmt, store), on_close=pool.slots.release)
     if "text/event-stream" in accept:

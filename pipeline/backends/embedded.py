@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import analyze, compose, segment, upscale
-from ..settings import Settings
 from ..types import Analysis, Matte, Normalized, Orientation, Result, Scene
 from . import register
 
