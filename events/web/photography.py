@@ -19,7 +19,6 @@ from .steps import LegacySteps, data_uri, ndjson, sse, stream
 router = APIRouter(tags=["photography"], dependencies=[Depends(require_token)])
 
 
-
 def _stored_as_links(storage: LocalStorage, run_id: str):
     """Step images written under the run's folder and referred to by URL instead of inline."""
     def store(name: str, data: bytes, mime: str) -> str:
@@ -27,6 +26,7 @@ def _stored_as_links(storage: LocalStorage, run_id: str):
         return f"/runs/{run_id}/{name}"
 
     return store
+
 
 @router.post("/photography/background", dependencies=[Depends(require_json)],
              responses={200: {"content": {"application/x-ndjson": {}, "text/event-stream": {}}}})
