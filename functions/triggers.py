@@ -57,7 +57,7 @@ def s3_poll() -> list[dict[str, str | None]]:
     worker = S3Worker(s3, sqs, settings.sqs_queue_url, RemoteExecutor(settings, CALL), S3Storage(s3, bucket, prefix),
                       S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s))
     deadline = time.monotonic() + POLL_SECONDS
-    outcomes = worker.drain(wait_s=10, until=lambda: time.monotonic() > deadline)
+    outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline)
     return [o.__dict__ for o in outcomes]
 
 

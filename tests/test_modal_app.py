@@ -177,3 +177,43 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     assert [o["status"] for o in outcomes] == ["ok"]
     assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
     assert uploads == [(7845123456789, "7845123456789-34123456789011-bgflow.png")]
+
+
+def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeypatch):
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    from pipeline.settings import get_settings
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+               "BGFLOW_AWS_ENDPOINT_URL": f"http://{host}:{port}", "BGFLOW_S3_OUTPUT": "s3://modal-out/results",
+               "BGFLOW_OUTPUT_SIZE": "128"}
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        kw = {"endpoint_url": env["BGFLOW_AWS_ENDPOINT_URL"], "region_name": "us-east-1"}
+        s3, sqs = boto3.client("s3", **kw), boto3.client("sqs", **kw)
+        s3.create_bucket(Bucket="modal-in")
+        s3.create_bucket(Bucket="modal-out")
+        queue = sqs.create_queue(QueueName="modal-in-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        s3.put_bucket_notification_configuration(Bucket="modal-in", NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+        s3.put_object(Bucket="modal-in", Key="box.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+        monkeypatch.setenv("BGFLOW_SQS_QUEUE_URL", queue)
+        monkeypatch.setattr(triggers, "CALL", recording_call)
+        monkeypatch.setattr(triggers, "POLL_SECONDS", 3)
+        get_settings.cache_clear()
+        try:
+            outcomes = triggers.s3_poll.local()
+        finally:
+            get_settings.cache_clear()
+        assert [o["status"] for o in outcomes if o["source"].endswith("box.jpg")] == ["ok"]
+        assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}
+        assert {"results/box/final.png", "results/box/manifest.json"} <= keys
+    finally:
+        server.stop()
