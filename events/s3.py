@@ -188,8 +188,12 @@ class S3Worker:
         detail = "" if manifest["status"] == "ok" else f"{manifest['error']['code']}: {manifest['error']['message']}"
         return Outcome(event.uri, manifest["status"], detail, output)
 
-    def poll_once(self, wait_s: int = 20, max_messages: int = 10) -> list[Outcome]:
-        """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled."""
+    def poll_once(self, wait_s: int = 20, max_messages: int = 1) -> list[Outcome]:
+        """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled.
+
+        One at a time by default: messages received together wait for each other, and one whose visibility timeout
+        runs out meanwhile is delivered again (the ledger then answers ``busy``) and can no longer be deleted with
+        the first receipt."""
         reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages,
                                          WaitTimeSeconds=wait_s)
         outcomes: list[Outcome] = []
