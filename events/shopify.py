@@ -3,8 +3,8 @@
 A webhook is verified on its raw body (HMAC-SHA256 with the app's secret, base64, compared in constant time) before
 anything else is read. :class:`ProductCreated` is a typed view over the payload. Each product image becomes one job
 keyed ``shopify:<shop>:<product id>:<image id>`` in the ledger, so Shopify's retries (it redelivers until it gets a 2xx)
-and duplicate deliveries never run an image twice. Results go back through the Admin API as new product images, after
-the original; every run also writes the run contract (failures with their input URL) to the storage.
+and duplicate deliveries never run an image twice. Results go back through the Admin GraphQL API as new product media
+(see shopify_admin.py); every run also writes the run contract (failures with their input URL) to the storage.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import hashlib
 import hmac
 import json
 import logging
-import time
+import mimetypes
 from dataclasses import dataclass, replace
 from collections.abc import Mapping
 from typing import Any, Callable
-
-import httpx
 
 from pipeline.contract import final_name, process, record_failure
 from pipeline.errors import BgflowError, ExternalServiceFailed, InvalidEvent, InvalidSignature
@@ -29,6 +27,7 @@ from pipeline.settings import Settings
 from pipeline.storage import Storage
 
 from .s3 import Outcome
+from .shopify_admin import ShopifyAdmin
 
 log = logging.getLogger(__name__)
 
@@ -88,38 +87,6 @@ class ProductCreated:
         return cls(**(d | {"images": tuple(ProductImage(**i) for i in d["images"])}))
 
 
-class ShopifyAdmin:
-    """The one Admin API call bgflow makes: add an image to a product (REST ``products/{id}/images.json``)."""
-
-    def __init__(self, shop: str, token: str, api_version: str, base_url: str | None = None,
-                 transport: httpx.BaseTransport | None = None, timeout_s: float = 30.0, max_retries: int = 3):
-        self.base = (base_url or f"https://{shop}").rstrip("/") + f"/admin/api/{api_version}"
-        self.client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False,
-                                   headers={"X-Shopify-Access-Token": token, "Accept": "application/json"})
-        self.max_retries = max_retries
-
-    def add_product_image(self, product_id: int, data: bytes, filename: str, alt: str, position: int) -> dict:
-        body = {"image": {"attachment": base64.b64encode(data).decode(), "filename": filename, "alt": alt,
-                          "position": position}}
-        for attempt in range(self.max_retries + 1):
-            try:
-                resp = self.client.post(f"{self.base}/products/{product_id}/images.json", json=body)
-            except httpx.HTTPError as exc:
-                if attempt == self.max_retries:
-                    raise ExternalServiceFailed(f"The Shopify Admin API could not be reached ({type(exc).__name__}).")
-                time.sleep(min(2.0**attempt, 8.0))
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                if attempt < self.max_retries:  # rate limited or a hiccup: wait as asked, then again
-                    time.sleep(min(float(resp.headers.get("Retry-After") or 2.0**attempt), 10.0))
-                    continue
-            if resp.status_code in (200, 201):
-                return resp.json().get("image", {})
-            raise ExternalServiceFailed(f"The Shopify Admin API answered HTTP {resp.status_code} when adding the image "
-                                        f"to product {product_id}. Check the app's write_products scope and token.")
-        raise ExternalServiceFailed("The Shopify Admin API kept refusing; giving up for now.")
-
-
 class ShopifyTrigger:
     """Runs a created product's images through the pipeline and uploads the results. Collaborators are passed in:
     the executor, where the run contract goes, the ledger, the Admin API factory and the image fetcher."""
@@ -169,13 +136,13 @@ class ShopifyTrigger:
                 uploaded = self.admin(product.shop).add_product_image(
                     product.product_id, self.storage.get(f"{name}/{final}"),
                     filename=f"{product.product_id}-{image.id}-{MARK}.{final.rsplit('.', 1)[-1]}", alt=alt,
-                    position=image.position + 1)
+                    mime=mimetypes.guess_type(final)[0] or "image/png")
         except Exception:
             self.ledger.release(key)  # Shopify redelivers; the image runs again then
             raise
         self.ledger.complete(key, {"status": manifest["status"], "output": name, "error": manifest["error"],
-                                   "uploaded_image_id": (uploaded or {}).get("id")})
-        detail = f"uploaded as image {uploaded.get('id')}" if uploaded else (
+                                   "uploaded": uploaded})
+        detail = f"uploaded as {uploaded}" if uploaded else (
             f"{manifest['error']['code']}: {manifest['error']['message']}" if manifest["error"] else "nothing to do")
         return Outcome(key, manifest["status"], detail, name)
 

@@ -164,7 +164,7 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     get_settings.cache_clear()
     uploads = []
     monkeypatch.setattr("events.shopify.ShopifyAdmin.add_product_image",
-                        lambda self, pid, data, **kw: uploads.append((pid, kw["filename"])) or {"id": 1})
+                        lambda self, pid, data, **kw: uploads.append((pid, kw["filename"])) or "staged-url")
     monkeypatch.setattr("events.shopify.ShopifyTrigger._default_fetch",
                         lambda self, url: (ROOT / "samples" / "box_white.jpg").read_bytes())
     payload = json.loads((ROOT / "tests" / "data" / "events" / "shopify_products_create.json").read_text())

@@ -18,7 +18,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from events.http import create_app
-from events.shopify import ProductCreated, ShopifyAdmin, ShopifyTrigger, verify_webhook
+from events.shopify import ProductCreated, ShopifyTrigger, verify_webhook
+from events.shopify_admin import ShopifyAdmin
 from events.web.fetch import fetch_image
 from events.web.webhooks import local_trigger
 from pipeline.errors import ExternalServiceFailed, InvalidSignature
@@ -101,7 +102,7 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
         return httpx.Response(404)
 
     caplog.set_level(logging.DEBUG)
-    with FakeShopifyAdmin(TOKEN, VERSION, rate_limited=1) as admin:
+    with FakeShopifyAdmin(TOKEN, VERSION, throttled=1) as admin:
         settings = _settings(tmp_path, shopify_admin_base_url=admin.url)
         executor = InProcessExecutor(settings)
         trigger = local_trigger(settings, executor)
@@ -118,10 +119,10 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
             assert outcomes["34123456789012"].status == "failed"
             assert outcomes["34123456789012"].detail.startswith("fetch_failed")
             assert "34123456789013" not in outcomes  # our own earlier result is never processed again
-            assert len(cdn_hits) == 2 and admin.calls == 2  # one 429, then the upload
+            assert len(cdn_hits) == 2 and admin.calls == 3  # throttled once, then staged upload and attach
 
             [upload] = admin.uploads
-            assert upload["product_id"] == 7845123456789 and upload["position"] == 2
+            assert upload["product_id"] == 7845123456789 and upload["type"] == "IMAGE"
             assert upload["alt"] == "Oak lounge chair, front (bgflow)"
             assert upload["filename"] == "7845123456789-34123456789011-bgflow.png"
             final = Image.open(io.BytesIO(upload["bytes"]))
@@ -157,3 +158,18 @@ def test_a_failed_upload_is_retried_on_the_next_delivery(tmp_path):
     with pytest.raises(ExternalServiceFailed, match="could not be reached"):
         trigger.handle_image(product, product.images[0])
     assert trigger.ledger.claim(product.image_key(product.images[0]))[0] == "new"  # released for the retry
+
+
+def test_admin_refusals_are_clear_and_keep_the_token_out():
+    from events.shopify_admin import ATTACH, _raise_user_errors
+
+    never_staged = {"product": {"id": "gid://shopify/Product/1"},
+                    "media": [{"originalSource": "https://elsewhere.example/x.png", "alt": "", "mediaContentType": "IMAGE"}]}
+    with FakeShopifyAdmin(TOKEN, VERSION) as server:
+        admin = ShopifyAdmin(SHOP, TOKEN, VERSION, server.url, max_retries=0)
+        with pytest.raises(ExternalServiceFailed, match="was not uploaded"):
+            _raise_user_errors(admin.graphql(ATTACH, never_staged)["productUpdate"], "adding the image")
+        wrong = ShopifyAdmin(SHOP, "shpat_wrong", VERSION, server.url, max_retries=0)
+        with pytest.raises(ExternalServiceFailed, match="HTTP 401") as info:
+            wrong.add_product_image(1, PHOTO, "a.png", "alt")
+        assert "shpat_wrong" not in info.value.message
