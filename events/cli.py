@@ -180,6 +180,16 @@ def _trigger_setup(preset: str | None, size: int | None, format: str | None):
         raise typer.Exit(2)
 
 
+def _stop_on_sigterm():
+    """A flag SIGTERM sets (a container being stopped): the worker finishes the image in hand, then returns."""
+    import signal
+    import threading
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    return stopping
+
+
 @app.command("watch")
 def watch_cmd(
     folder: Annotated[Path, typer.Argument(help="Folder to watch (subfolders included).", exists=True, file_okay=False)],
@@ -246,11 +256,15 @@ def s3_worker_cmd(
     storage = S3Storage(s3, bucket, prefix)
     ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
     worker = S3Worker(s3, sqs, queue_url, executor, storage, ledger, options)
+    stopping = _stop_on_sigterm()
     console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
     try:
-        outcomes = worker.drain(wait_s=wait, idle_polls=1 if once else None, on_outcome=_show_outcome)
+        outcomes = worker.drain(wait_s=wait, idle_polls=1 if once else None, on_outcome=_show_outcome,
+                                until=stopping.is_set)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    if stopping.is_set():
+        console.print("stopped on SIGTERM after the image in hand")
     failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes)} events: {sum(o.status == 'ok' for o in outcomes)} ok, {failed} failed")
     raise typer.Exit(1 if failed else 0)

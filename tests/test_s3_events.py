@@ -244,3 +244,24 @@ def test_only_one_of_many_concurrent_claims_wins(kind, aws, tmp_path):
     assert race() == ["busy"] * 7 + ["new"]
     time.sleep(2.1)
     assert race() == ["busy"] * 7 + ["new"]
+
+
+def test_s3_worker_stops_cleanly_on_sigterm(aws, tmp_path):
+    import signal
+
+    url, s3, sqs = aws
+    queue = sqs.create_queue(QueueName="quiet")["QueueUrl"]
+    s3.create_bucket(Bucket="quiet-out")
+    env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue,
+                             "--out", "s3://quiet-out/r", "--wait", "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = [proc.stderr.readline() for _ in range(1)]
+    while not seen[-1].startswith("bgflow s3-worker:") and seen[-1] and len(seen) < 50:
+        seen.append(proc.stderr.readline())  # the banner comes once the SIGTERM handler is in place
+    assert seen[-1].startswith("bgflow s3-worker:"), seen
+    time.sleep(1.5)  # inside a long poll
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped on SIGTERM" in err
