@@ -9,31 +9,22 @@ resolve a revision, list a repository and fetch its files, serving repositories 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from tests.loopback import LoopbackServer, reply_json
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
 
 
-class FakeHub:
+class FakeHub(LoopbackServer):
     def __init__(self, repos: dict[str, Path]):
         self.repos = repos
         self.commits = {name: hashlib.sha1(name.encode()).hexdigest() for name in repos}
         self.requests: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "FakeHub":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def files(self, repo: str) -> list[str]:
         root = self.repos[repo]
@@ -47,12 +38,7 @@ class FakeHub:
                 pass
 
             def _json(self, body) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, 200, body)
 
             def _missing(self) -> None:
                 self.send_response(404)

@@ -10,28 +10,21 @@ import threading
 import uuid
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import LoopbackServer, reply_json
 
 CDN = "https://shopify-staged-uploads.storage.googleapis.com/tmp"
 
 
-class FakeShopifyAdmin:
+class FakeShopifyAdmin(LoopbackServer):
     def __init__(self, token: str, api_version: str, throttled: int = 0):
         self.token, self.api_version, self.throttled = token, api_version, throttled
-        self.staged: dict[str, dict] = {}  # resourceUrl -> {"bytes", "filename", "fields"}
+        self.staged: dict[str, dict] = {}  # token -> {"resource", "filename", "bytes"}
         self.uploads: list[dict] = []  # media attached to products
         self.calls = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "FakeShopifyAdmin":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler())
 
     def graphql(self, query: str, variables: dict) -> dict:
         if "stagedUploadsCreate" in query:
@@ -64,12 +57,7 @@ class FakeShopifyAdmin:
                 pass
 
             def _reply(self, status: int, body: dict | None = None) -> None:
-                data = json.dumps(body or {}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, status, body or {})
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))

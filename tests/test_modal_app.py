@@ -180,28 +180,18 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
 
 
 def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeypatch):
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
+    pytest.importorskip("boto3")
+    pytest.importorskip("moto.server")
     from pipeline.settings import get_settings
+    from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-               "BGFLOW_AWS_ENDPOINT_URL": f"http://{host}:{port}", "BGFLOW_S3_OUTPUT": "s3://modal-out/results",
-               "BGFLOW_OUTPUT_SIZE": "128"}
+    with moto_aws() as (url, s3, sqs):
+        env = AWS_TEST_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "BGFLOW_S3_OUTPUT": "s3://modal-out/results",
+                              "BGFLOW_OUTPUT_SIZE": "128"}
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        kw = {"endpoint_url": env["BGFLOW_AWS_ENDPOINT_URL"], "region_name": "us-east-1"}
-        s3, sqs = boto3.client("s3", **kw), boto3.client("sqs", **kw)
-        s3.create_bucket(Bucket="modal-in")
+        queue = bucket_notifying_queue(s3, sqs, "modal-in")
         s3.create_bucket(Bucket="modal-out")
-        queue = sqs.create_queue(QueueName="modal-in-events")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        s3.put_bucket_notification_configuration(Bucket="modal-in", NotificationConfiguration={
-            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
         s3.put_object(Bucket="modal-in", Key="box.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
         monkeypatch.setenv("BGFLOW_SQS_QUEUE_URL", queue)
         monkeypatch.setattr(triggers, "CALL", recording_call)
@@ -215,5 +205,3 @@ def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeyp
         assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}
         assert {"results/box/final.png", "results/box/manifest.json"} <= keys
-    finally:
-        server.stop()

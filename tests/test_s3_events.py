@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-boto3 = pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
 
 from events.s3 import ObjectCreated, S3Worker, parse_event, parse_sqs_body  # noqa: E402
 from pipeline.errors import InvalidEvent  # noqa: E402
@@ -20,10 +20,11 @@ from pipeline.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
 from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.storage import S3Storage  # noqa: E402
+from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "data" / "events"
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+AWS_ENV = AWS_TEST_ENV
 KEY = "catalogue/Oak chair+side view.jpg"
 
 
@@ -69,23 +70,13 @@ def test_output_names_never_leave_the_prefix():
 def aws():
     for k, v in AWS_ENV.items():
         os.environ.setdefault(k, v)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    kw = {"endpoint_url": url, "region_name": "us-east-1"}
-    yield url, boto3.client("s3", **kw), boto3.client("sqs", **kw)
-    server.stop()
+    with moto_aws() as servers:
+        yield servers
 
 
 def _queue_for(aws, bucket: str) -> str:
     _, s3, sqs = aws
-    s3.create_bucket(Bucket=bucket)
-    queue = sqs.create_queue(QueueName=f"{bucket}-events", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
-        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
-    return queue
+    return bucket_notifying_queue(s3, sqs, bucket, visibility_timeout_s=1)
 
 
 class AtomicDict:
