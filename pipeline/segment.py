@@ -83,20 +83,20 @@ def backdrop_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Back
     background = _flood_from_border(like_bg & ~edges)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = _grow_within(background, dist < t_bg, steps=2)
-    fg = ~background | _outlined_panels(image, model, background, dist < t_bg * 0.5, grad > edge_t)
-    fg &= ~_attached_shadows(image, model, fg, background, grad, edge_t)
+    # Each pixel as a fraction of the backdrop's own colour there (1 = the backdrop, below 1 = darker).
+    ratio = image.astype(np.float32) / np.maximum(lab_to_rgb(bg).astype(np.float32), 8.0)
+    fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > edge_t)
+    fg &= ~_attached_shadows(ratio, fg, background, grad, edge_t)
     holes = _backdrop_holes(like_bg & ~edges & fg, dist, t_bg)
     return fg & ~holes, holes, model
 
 
-def _outlined_panels(image: np.ndarray, model: BackdropModel, background: np.ndarray, exact_bg: np.ndarray,
-                     edges: np.ndarray) -> np.ndarray:
+def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """White product faces the flood entered where the product meets a shadow of the same grey: inside the flooded
     backdrop, large regions a constant step darker than the backdrop (a shadow fades instead) whose outline is mostly
     a real edge (a shadow's is soft)."""
     h, w = background.shape
-    bg_rgb = lab_to_rgb(model.predict(h, w)).astype(np.float32)
-    level = (image.astype(np.float32) / np.maximum(bg_rgb, 8.0)).mean(axis=2)
+    level = ratio.mean(axis=2)
     darker = (background & ~exact_bg & (level < 0.985)).astype(np.uint8)
     r = max(2, round(0.006 * max(h, w)))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -121,14 +121,11 @@ def _outlined_panels(image: np.ndarray, model: BackdropModel, background: np.nda
     return out
 
 
-def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, background: np.ndarray,
-                      grad: np.ndarray, edge_t: float) -> np.ndarray:
+def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray, grad: np.ndarray,
+                      edge_t: float) -> np.ndarray:
     """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
     backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
     in the lower part of the product."""
-    h, w = fg.shape
-    bg_rgb = lab_to_rgb(model.predict(h, w)).astype(np.float32)
-    ratio = image.astype(np.float32) / np.maximum(bg_rgb, 8.0)
     level = ratio.mean(axis=2)
     tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < 0.07)
     tint &= grad < edge_t * 6  # not across a hard product edge
@@ -155,7 +152,7 @@ def _attached_shadows(image: np.ndarray, model: BackdropModel, fg: np.ndarray, b
     under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
     # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
     # panel meets it with one, however faint).
-    rim = (cv2.dilate(near_bg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~fg & near_bg
+    rim = near_bg & ~fg
     rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
     on_rim = rim & (rim_labels > 0)
     rim_n = np.bincount(rim_labels[on_rim], minlength=n)
