@@ -33,10 +33,19 @@ def entry_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
 
 
-def _in_progress(key: str) -> bytes:
+def _in_progress(key: str) -> dict[str, Any]:
     """A fresh claim; its token names this claim's generation for a takeover."""
-    return json.dumps({"key": key, "status": "in_progress", "started": time.time(), "token": uuid.uuid4().hex,
-                       "result": None}).encode()
+    return {"key": key, "status": "in_progress", "started": time.time(), "token": uuid.uuid4().hex, "result": None}
+
+
+def _done(key: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A finished claim; the result as JSON would hold it (values JSON cannot hold become strings)."""
+    as_json = json.loads(json.dumps(result, default=str))
+    return {"key": key, "status": "done", "finished": time.time(), "result": as_json}
+
+
+def _encoded(record: dict[str, Any]) -> bytes:
+    return json.dumps(record).encode()
 
 
 def _state(record: dict[str, Any], lease_s: float) -> ClaimState | None:
@@ -58,7 +67,7 @@ class LocalLedger:
 
     def _fresh_claim(self, path: Path, key: str) -> Path:
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(_in_progress(key))
+        tmp.write_bytes(_encoded(_in_progress(key)))
         return tmp
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
@@ -92,8 +101,7 @@ class LocalLedger:
     def complete(self, key: str, result: dict[str, Any]) -> None:
         path = self._path(key)
         tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps({"key": key, "status": "done", "finished": time.time(), "result": result},
-                                  default=str))
+        tmp.write_bytes(_encoded(_done(key, result)))
         tmp.replace(path)
 
     def release(self, key: str) -> None:
@@ -111,7 +119,8 @@ class S3Ledger:
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_in_progress(key), IfNoneMatch="*")
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_in_progress(key)),
+                                   IfNoneMatch="*")
             return "new", None
         except Exception as exc:
             if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
@@ -127,7 +136,8 @@ class S3Ledger:
         if state:
             return state, record
         try:  # stale: take it over only if nobody changed it since we read it
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_in_progress(key), IfMatch=got["ETag"])
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_in_progress(key)),
+                                   IfMatch=got["ETag"])
             return "new", None
         except Exception as exc:
             if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
@@ -135,8 +145,7 @@ class S3Ledger:
             raise
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
-        body = json.dumps({"key": key, "status": "done", "finished": time.time(), "result": result}, default=str)
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body.encode(),
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_done(key, result)),
                                ContentType="application/json")
 
     def release(self, key: str) -> None:
@@ -151,11 +160,8 @@ class DictLedger:
     def __init__(self, store: Any, lease_s: float = DEFAULT_LEASE_S):
         self.store, self.lease_s = store, lease_s
 
-    def _claim_record(self, key: str) -> dict[str, Any]:
-        return json.loads(_in_progress(key))
-
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
-        if self.store.put(key, self._claim_record(key), skip_if_exists=True):
+        if self.store.put(key, _in_progress(key), skip_if_exists=True):
             return "new", None
         record = self.store.get(key, None)
         if record is None:
@@ -165,12 +171,11 @@ class DictLedger:
             return state, record
         if not self.store.put(f"{key}|takeover|{record.get('token')}", time.time(), skip_if_exists=True):
             return "busy", None
-        self.store.put(key, self._claim_record(key))
+        self.store.put(key, _in_progress(key))
         return "new", None
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
-        self.store.put(key, {"key": key, "status": "done", "finished": time.time(),
-                             "result": json.loads(json.dumps(result, default=str))})
+        self.store.put(key, _done(key, result))
 
     def release(self, key: str) -> None:
         self.store.pop(key, None)
