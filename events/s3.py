@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 from urllib.parse import unquote_plus, urlsplit
 
 from pipeline.contract import process, record_failure
@@ -30,9 +30,10 @@ from pipeline.runner import Job, RunOptions
 from pipeline.settings import Settings
 from pipeline.storage import S3Storage
 
+from .outcome import Outcome
+
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "failed", "duplicate", "busy", "ignored"]
 # Failures that may pass on a second try (a crashed stage, an unreachable model or service); the others are the image's.
 RETRYABLE = {"internal_error", "describer_failed", "external_service_failed"}
 
@@ -131,14 +132,6 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
 
     kwargs = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
     return boto3.client("s3", **kwargs), boto3.client("sqs", **kwargs)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    source: str
-    status: Status
-    detail: str = ""
-    output: str | None = None
 
 
 class S3Worker:

@@ -26,7 +26,7 @@ from pipeline.runner import Job, RunOptions
 from pipeline.settings import Settings
 from pipeline.storage import Storage
 
-from .s3 import Outcome
+from .outcome import Outcome
 from .shopify_admin import ShopifyAdmin
 
 log = logging.getLogger(__name__)

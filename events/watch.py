@@ -17,7 +17,7 @@ from pipeline.normalize import IMAGE_SUFFIXES
 from pipeline.runner import Job, RunOptions
 from pipeline.storage import LocalStorage
 
-from .s3 import Outcome
+from .outcome import Outcome
 
 
 class FolderWatcher:

@@ -1,0 +1,18 @@
+"""What became of one event (an uploaded object, a product image, a dropped file), as every trigger reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# ok / failed: it ran (a failure is recorded with its input); duplicate: it ran before; busy: another worker has it,
+# or it will be retried; ignored: not an image, or bgflow's own output.
+Status = Literal["ok", "failed", "duplicate", "busy", "ignored"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: str
+    status: Status
+    detail: str = ""
+    output: str | None = None
