@@ -16,3 +16,9 @@ class Outcome:
     status: Status
     detail: str = ""
     output: str | None = None
+
+
+def error_detail(manifest: dict) -> str:
+    """``code: message`` of a failed run's manifest, '' for a run that went through."""
+    error = manifest.get("error")
+    return f"{error['code']}: {error['message']}" if error else ""

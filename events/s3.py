@@ -30,7 +30,7 @@ from pipeline.runner import Job, RunOptions
 from pipeline.settings import Settings
 from pipeline.storage import S3Storage
 
-from .outcome import Outcome
+from .outcome import Outcome, error_detail
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,7 @@ class S3Worker:
             return Outcome(event.uri, "busy", f"will be retried: {manifest['error']['code']}", output)
         self.ledger.complete(event.idempotency_key, {"status": manifest["status"], "output": output,
                                                      "error": manifest["error"], "run_id": manifest["run_id"]})
-        detail = "" if manifest["status"] == "ok" else f"{manifest['error']['code']}: {manifest['error']['message']}"
-        return Outcome(event.uri, manifest["status"], detail, output)
+        return Outcome(event.uri, manifest["status"], error_detail(manifest), output)
 
     def poll_once(self, wait_s: int = 20, max_messages: int = 1) -> list[Outcome]:
         """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled.

@@ -26,7 +26,7 @@ from pipeline.runner import Job, RunOptions
 from pipeline.settings import Settings
 from pipeline.storage import Storage
 
-from .outcome import Outcome
+from .outcome import Outcome, error_detail
 from .shopify_admin import ShopifyAdmin
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,7 @@ class ShopifyTrigger:
             raise
         self.ledger.complete(key, {"status": manifest["status"], "output": name, "error": manifest["error"],
                                    "uploaded": uploaded})
-        detail = f"uploaded as {uploaded}" if uploaded else (
-            f"{manifest['error']['code']}: {manifest['error']['message']}" if manifest["error"] else "nothing to do")
+        detail = f"uploaded as {uploaded}" if uploaded else (error_detail(manifest) or "nothing to do")
         return Outcome(key, manifest["status"], detail, name)
 
 

@@ -7,6 +7,7 @@ watcher never redoes finished work, and a replaced photo is processed again.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +18,7 @@ from pipeline.normalize import IMAGE_SUFFIXES
 from pipeline.runner import Job, RunOptions
 from pipeline.storage import LocalStorage
 
-from .outcome import Outcome
+from .outcome import Outcome, error_detail
 
 
 class FolderWatcher:
@@ -27,27 +28,26 @@ class FolderWatcher:
         self.options = options or RunOptions()
         self.settle_s = settle_s
 
-    def candidates(self) -> list[Path]:
-        """Images under the folder, oldest first, leaving out hidden files and the results folder itself."""
+    def candidates(self) -> list[tuple[Path, os.stat_result]]:
+        """Images under the folder with their stat, oldest first, leaving out hidden files and the results folder."""
         out = self.storage.root.resolve()
-        found = [p for p in self.folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        found = [(p, p.stat()) for p in self.folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                  and not any(part.startswith(".") for part in p.relative_to(self.folder).parts)
                  and out not in p.resolve().parents]
-        return sorted(found, key=lambda p: p.stat().st_mtime)
+        return sorted(found, key=lambda item: item[1].st_mtime)
 
     @staticmethod
-    def version_key(path: Path) -> str:
-        st = path.stat()
+    def version_key(path: Path, st: os.stat_result) -> str:
         return f"file://{path.resolve()}#{st.st_size}-{st.st_mtime_ns}"
 
     def poll_once(self) -> list[Outcome]:
         """Process every settled, unclaimed photo; returns what was done (finished files are passed over quietly)."""
         outcomes = []
         now = time.time()
-        for path in self.candidates():
-            if now - path.stat().st_mtime < self.settle_s:
+        for path, st in self.candidates():
+            if now - st.st_mtime < self.settle_s:
                 continue  # still being written
-            key = self.version_key(path)
+            key = self.version_key(path, st)
             state, _ = self.ledger.claim(key)
             if state != "new":
                 continue
@@ -59,8 +59,8 @@ class FolderWatcher:
                 self.ledger.release(key)
                 raise
             self.ledger.complete(key, {"status": manifest["status"], "output": name, "error": manifest["error"]})
-            detail = "" if manifest["status"] == "ok" else f"{manifest['error']['code']}: {manifest['error']['message']}"
-            outcomes.append(Outcome(str(path), manifest["status"], detail, str(self.storage.root / name)))
+            output = str(self.storage.root / name)
+            outcomes.append(Outcome(str(path), manifest["status"], error_detail(manifest), output))
         return outcomes
 
     def run(self, interval_s: float = 2.0, until: Callable[[], bool] = lambda: False,
