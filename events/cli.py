@@ -234,11 +234,9 @@ def s3_worker_cmd(
     """Process photos as they land in a bucket: S3 ObjectCreated events from SQS -> run contract in the output
     bucket; each object version runs once (ledger under <prefix>/.bgflow/ledger)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from events.s3 import S3Worker, aws_clients, parse_s3_url
+    from events.s3 import worker_for
     from pipeline.errors import BgflowError
-    from pipeline.ledger import S3Ledger
     from pipeline.settings import get_settings
-    from pipeline.storage import S3Storage
 
     settings = get_settings()
     queue_url, output = queue or settings.sqs_queue_url, out or settings.s3_output
@@ -246,16 +244,12 @@ def s3_worker_cmd(
         console.print("[red]error[/red] invalid_option: give --queue and --out (or BGFLOW_SQS_QUEUE_URL and "
                       "BGFLOW_S3_OUTPUT).")
         raise typer.Exit(2)
+    options, executor = _trigger_setup(preset, size, format)
     try:
-        bucket, prefix = parse_s3_url(output)
+        worker = worker_for(settings, executor, queue_url, output, options)
     except BgflowError as exc:
         console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(2)
-    options, executor = _trigger_setup(preset, size, format)
-    s3, sqs = aws_clients(settings)
-    storage = S3Storage(s3, bucket, prefix)
-    ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
-    worker = S3Worker(s3, sqs, queue_url, executor, storage, ledger, options)
     stopping = _stop_on_sigterm()
     console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
     try:

@@ -24,7 +24,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from pipeline.contract import process, record_failure
 from pipeline.errors import ImageTooLarge, InvalidEvent, InvalidOption
-from pipeline.ledger import Ledger
+from pipeline.ledger import Ledger, S3Ledger
 from pipeline.normalize import IMAGE_SUFFIXES
 from pipeline.runner import Job, RunOptions
 from pipeline.settings import Settings
@@ -36,6 +36,16 @@ log = logging.getLogger(__name__)
 
 # Failures that may pass on a second try (a crashed stage, an unreachable model or service); the others are the image's.
 RETRYABLE = {"internal_error", "describer_failed", "external_service_failed"}
+
+
+def worker_for(settings: Settings, executor: Any, queue_url: str, output_url: str,
+               options: RunOptions | None = None) -> "S3Worker":
+    """The worker for a queue and an ``s3://bucket/prefix`` output: clients from the settings, results and the
+    ledger (``<prefix>/.bgflow/ledger``) in the output bucket."""
+    bucket, prefix = parse_s3_url(output_url)
+    s3, sqs = aws_clients(settings)
+    ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
+    return S3Worker(s3, sqs, queue_url, executor, S3Storage(s3, bucket, prefix), ledger, options)
 
 
 @dataclass(frozen=True)

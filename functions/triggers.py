@@ -11,12 +11,12 @@ import modal
 from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 
 with cpu_image.imports():
-    from events.s3 import S3Worker, aws_clients, parse_s3_url
+    from events.s3 import worker_for
     from events.shopify import ProductCreated, ShopifyTrigger
-    from pipeline.ledger import DictLedger, S3Ledger
+    from pipeline.ledger import DictLedger
     from pipeline.remote import RemoteExecutor
     from pipeline.settings import get_settings
-    from pipeline.storage import LocalStorage, S3Storage
+    from pipeline.storage import LocalStorage
 
 LEDGER_DICT = "bgflow-ledger"
 POLL_SECONDS = 50  # each scheduled run drains for this long, then the next one starts
@@ -52,10 +52,7 @@ def s3_poll() -> list[dict[str, str | None]]:
     settings = get_settings()
     if not settings.sqs_queue_url or not settings.s3_output:
         return []
-    bucket, prefix = parse_s3_url(settings.s3_output)
-    s3, sqs = aws_clients(settings)
-    worker = S3Worker(s3, sqs, settings.sqs_queue_url, RemoteExecutor(settings, CALL), S3Storage(s3, bucket, prefix),
-                      S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s))
+    worker = worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
     deadline = time.monotonic() + POLL_SECONDS
     outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline)
     return [o.__dict__ for o in outcomes]
