@@ -33,11 +33,12 @@ from .settings import Settings, get_settings
 RULES_DIR = Path(__file__).parent / "marketplaces"
 WORK_SIDE = 1024  # background and border are measured at most at this long side (area-averaged: 255 stays 255 only
 # where every source pixel is 255, so downscaling never hides an off-white pixel in a flat area)
+JPEG_BLOCK = 16  # px: the chroma block of a 4:2:0 JPEG, how far ringing can reach from an edge
 FILL_MARGIN = 0.04  # the preset places the product this far inside the marketplace's fill limits
 PIL_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "TIFF": "tiff", "BMP": "bmp"}
 WRITABLE_FORMATS = ("jpg", "png", "webp")  # what bgflow's encoder writes
 OVERLAY_NAMES = {"swatch": "colour swatch", "inset": "inset circle", "line": "text or drawn lines",
-                 "dimension line": "dimension line"}
+                 "dimension line": "dimension line", "detached mark": "detached mark (text, logo or badge)"}
 
 
 # ---------------------------------------------------------------------------------------------------- rules as data
@@ -58,8 +59,8 @@ class _Rule(BaseModel):
 class BackgroundRule(_Rule):
     white: int = Field(255, ge=0, le=255)
     tolerance: int = Field(0, ge=0, le=16, description="Levels below `white` still counted as white.")
-    min_white_share: float = Field(0.99, gt=0, le=1, description="Share of the border and of the ring around the "
-                                   "product that must be white (shadow excluded where allowed).")
+    min_white_share: float = Field(0.99, gt=0, le=1, description="Share of the border band and of the whole "
+                                   "background that must be white (the shadow left out where allowed).")
     shadows_allowed: bool = False
 
 
@@ -258,9 +259,26 @@ def measure(data: bytes, settings: Settings | None = None) -> Measured:
     image = norm.image if scale == 1.0 else cv2.resize(
         norm.image, (max(1, round(norm.size[0] * scale)), max(1, round(norm.size[1] * scale))),
         interpolation=cv2.INTER_AREA)
-    product = cv2.resize(coarse.mask.astype(np.uint8), (image.shape[1], image.shape[0]),
+    product, marks = split_marks(coarse.mask) if norm.background.kind != "scene" else (coarse.mask, False)
+    product = cv2.resize(product.astype(np.uint8), (image.shape[1], image.shape[0]),
                          interpolation=cv2.INTER_NEAREST) > 0
-    return Measured(**header, image=image, product=product, kind=norm.background.kind, overlays=coarse.removed)
+    overlays = coarse.removed + (("detached mark",) if marks else ())
+    return Measured(**header, image=image, product=product, kind=norm.background.kind, overlays=overlays)
+
+
+def split_marks(mask: np.ndarray, share: float = 0.05) -> tuple[np.ndarray, bool]:
+    """The product without the small marks the segmenter keeps as parts of a set: pieces under ``share`` of the
+    main body lying outside its convex hull (text, a logo, a badge). Returns (product, whether any were found)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask, False
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == main).astype(np.uint8))), 1)
+    inside = np.bincount(labels.ravel(), weights=hull.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    marks = (stats[:, cv2.CC_STAT_AREA] < share * stats[main, cv2.CC_STAT_AREA]) & (inside < 0.5)
+    marks[0] = False
+    return mask & ~marks[labels], bool(marks.any())
 
 
 def _header(data: bytes, settings: Settings) -> dict[str, Any]:
@@ -359,43 +377,45 @@ def _no_pixels(m: Measured) -> Outcome:
 def _check_background(m: Measured, rule: BackgroundRule) -> Outcome:
     if m.image is None:
         return _no_pixels(m)
-    b = background_shares(m.image, m.product, rule)
-    limit = (f">= {rule.min_white_share:.0%} of border and surroundings at RGB {rule.white}"
+    b = background_shares(m.image, m.product, rule, scale=m.image.shape[1] / max(1, m.size[0]))
+    limit = (f">= {rule.min_white_share:.0%} of the border and of the whole background at RGB {rule.white}"
              f"{f' (-{rule.tolerance})' if rule.tolerance else ''}" + ("; shadows allowed" if rule.shadows_allowed
                                                                        else "; no shadows"))
-    measured = {"border_white": round(b["border"], 4), "around_product_white": round(b["around"], 4),
+    measured = {"border_white": round(b["border"], 4), "background_white": round(b["background"], 4),
                 "shadow_share": round(b["shadow"], 4), "typical_off_white_rgb": b["off_colour"]}
-    ok = b["border"] >= rule.min_white_share and b["around"] >= rule.min_white_share
+    ok = b["border"] >= rule.min_white_share and b["background"] >= rule.min_white_share
     fix = (f"Put the product on pure white (RGB {rule.white}): the background here is around RGB {b['off_colour']}. "
            f"bgflow run --preset <marketplace> does this.")
     return ok, measured, limit, fix
 
 
-def background_shares(image: np.ndarray, product: np.ndarray, rule: BackgroundRule) -> dict[str, Any]:
-    """White shares of the border band and of the ring around the product (the product and a thin edge margin
-    left out; a neutral, darker region attached to the lower half of the product counted as its shadow when
-    shadows are allowed)."""
+def background_shares(image: np.ndarray, product: np.ndarray, rule: BackgroundRule,
+                      scale: float = 1.0) -> dict[str, Any]:
+    """White shares of the border band and of the whole background (the product and a thin edge margin left out;
+    a neutral, darker region attached to the lower half of the product and clear of the frame edge counted as its
+    shadow when shadows are allowed)."""
     h, w = product.shape
     side = max(h, w)
     white = image.min(axis=2) >= rule.white - rule.tolerance
-    margin = max(2, round(0.008 * side))  # anti-aliased edge and JPEG ringing along the product
+    # The anti-aliased edge, and JPEG ringing along the product (up to a 16 px chroma block of the file).
+    margin = max(2, round(0.008 * side), int(np.ceil(JPEG_BLOCK * scale)))
     near = _dilate(product, margin)
-    ring = _dilate(product, max(margin + 2, round(0.08 * side))) & ~near
     band = max(2, round(0.01 * side))
     border = np.zeros((h, w), bool)
     border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
-    border &= ~near
     shadow = np.zeros((h, w), bool)
     if rule.shadows_allowed and product.any():
         shadow = _attached_shadow(image, product, near, white)
-    judged_ring = ring & ~shadow
-    off = ~white & (border | judged_ring)
+    judged = ~near & ~shadow
+    off = ~white & judged
     off_colour = [int(v) for v in np.median(image[off], axis=0)] if off.any() else [rule.white] * 3
-    return {"border": _share(white, border & ~shadow), "around": _share(white, judged_ring),
+    return {"border": _share(white, border & judged), "background": _share(white, judged),
             "shadow": float(shadow.mean()), "off_colour": off_colour}
 
 
 def _attached_shadow(image: np.ndarray, product: np.ndarray, near: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """Neutral, darker regions below the product's middle that touch the product and fade into white: most of
+    their outline away from the product is white (a grey backdrop is outlined by more grey)."""
     ys = np.nonzero(product.any(axis=1))[0]
     mid = (ys[0] + ys[-1]) // 2
     rgb = image.astype(np.int16)
@@ -405,9 +425,13 @@ def _attached_shadow(image: np.ndarray, product: np.ndarray, near: np.ndarray, w
     n, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros_like(candidates)
-    touching = np.unique(labels[_dilate(near, 2) & candidates])
     keep = np.zeros(n, bool)
-    keep[touching] = True
+    keep[np.unique(labels[_dilate(near, 2) & candidates])] = True
+    rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int64)
+    rim = (rim_labels > 0) & ~candidates & ~near
+    rim_n = np.bincount(rim_labels[rim], minlength=n)
+    rim_white = np.bincount(rim_labels[rim], weights=white[rim], minlength=n)
+    keep &= rim_white >= 0.6 * np.maximum(rim_n, 1)
     keep[0] = False
     return keep[labels]
 
