@@ -555,16 +555,16 @@ def border_width(image: np.ndarray, depth_share: float = 0.05) -> int:
         stds = side[:depth].std(axis=1).max(axis=1)
         first = means[0]
         run = 0
-        while run < depth and stds[run] < 6 and np.abs(means[run] - first).max() < 12:
+        while run < depth and stds[run] < 6 and np.abs(means[run] - first).max() < 6:
             run += 1
         if run == 0 or run >= depth:
             return 0
-        inside = np.median(side[run], axis=0)
-        if np.abs(inside - first).max() < 24:
+        inside = np.median(side[run + 2], axis=0)  # past the line that resampling blended
+        if np.abs(inside - first).max() < 16:  # a gradient drifts past the run's 6 levels slowly, a frame jumps
             return 0
         widths.append(run)
         colours.append(first)
-    if max(np.abs(c - colours[0]).max() for c in colours) >= 24:
+    if max(np.abs(c - colours[0]).max() for c in colours) >= 16:
         return 0
     return int(min(widths))
 
