@@ -8,6 +8,9 @@ found in the marketplace's own documentation (then the note says what is commonl
 A rule is ``required`` (failing it fails the image) or ``recommended`` (failing it is a warning). The product is
 found by the segmenter's coarse pass on the normalized image, the same pass that finds overlays (text, swatches,
 insets, dimension lines), so the check and the pipeline agree on what the product is.
+
+The stages are imported where an image is measured, so the option registries can derive presets from the rules
+without importing the pipeline.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import cv2
 import numpy as np
@@ -26,9 +29,9 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BgflowError, InvalidOption
-from .normalize import normalize
-from .segment import coarse_foreground
-from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 RULES_DIR = Path(__file__).parent / "marketplaces"
 WORK_SIDE = 1024  # background and border are measured at most at this long side (area-averaged: 255 stays 255 only
@@ -248,8 +251,12 @@ class Measured:
 
 
 def measure(data: bytes, settings: Settings | None = None) -> Measured:
+    from .normalize import normalize
+    from .segment import coarse_foreground
+    from .settings import get_settings
+
     settings = settings or get_settings()
-    header = _header(data, settings)
+    header = _header(data)
     try:
         norm = normalize(bytes(data), settings)
         coarse = coarse_foreground(norm)
@@ -281,7 +288,7 @@ def split_marks(mask: np.ndarray, share: float = 0.05) -> tuple[np.ndarray, bool
     return mask & ~marks[labels], bool(marks.any())
 
 
-def _header(data: bytes, settings: Settings) -> dict[str, Any]:
+def _header(data: bytes) -> dict[str, Any]:
     """Size, format, mode and profile from the file itself (normalize converts these away)."""
     try:
         with warnings.catch_warnings():
@@ -585,3 +592,12 @@ CHECKS = {
     "file_size": _check_file_size, "color_profile": _check_color_profile, "border": _check_border,
     "overlays": _check_overlays,
 }
+
+
+def compliance_block(final: bytes, preset: str) -> dict[str, Any] | None:
+    """The manifest's ``compliance`` block: the final image checked against the rules of the marketplace whose
+    preset made it; None for a preset that is not a marketplace's."""
+    if preset not in marketplaces():
+        return None
+    report = check_image(final, load_rules(preset), name=f"final for {preset}").to_dict()
+    return {k: report[k] for k in ("marketplace", "passed", "failed", "warnings", "results")}

@@ -4,6 +4,7 @@ sources, and a preset derived from the rules makes images that pass by construct
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,3 +263,106 @@ def test_preset_of_a_user_file_follows_its_numbers():
     assert (p.fill, p.aspect, p.size, p.format, p.white) == (0.64, 0.8, 1500, "png", False)
     with pytest.raises(InvalidOption):
         preset_for(rules(fill={"min": 0.88, "max": 0.9}))
+
+
+# ------------------------------------------------------------------------------------------------ bgflow check
+@pytest.fixture(scope="module")
+def cli():
+    import typer
+    from typer.testing import CliRunner
+
+    from events.check import check_cmd
+
+    app = typer.Typer()
+    app.command("check")(check_cmd)
+    app.command("version")(lambda: None)  # two commands: typer keeps "check" as a subcommand
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["check", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, clean_jpg):
+    d = tmp_path_factory.mktemp("photos")
+    (d / "good.jpg").write_bytes(encode(listing_photo((2000, 2000), fill=0.89)))
+    (d / "grey.jpg").write_bytes(encode(listing_photo((2000, 2000), background=(200, 200, 200))))
+    (d / "small.jpg").write_bytes(encode(listing_photo((600, 600))))
+    (d / "far.jpg").write_bytes(encode(listing_photo((2000, 2000), fill=0.3)))
+    return d
+
+
+def test_cli_exit_codes_and_json(cli, photos, tmp_path):
+    assert cli(photos / "good.jpg", "--marketplace", "amazon").exit_code == 0
+    report = tmp_path / "r.json"
+    res = cli(photos / "good.jpg", photos / "grey.jpg", photos / "small.jpg", photos / "far.jpg",
+              "--marketplace", "amazon", "--json", report)
+    assert res.exit_code == 1, res.output
+    data = json.loads(report.read_text())
+    failed = {Path(i["image"]).name: i["failed"] for i in data["images"]}
+    assert failed["good.jpg"] == [] and "background" in failed["grey.jpg"]
+    assert "zoom_size" in failed["small.jpg"] and "fill" in failed["far.jpg"]
+    assert "FAIL" in res.output and "what to fix" in res.output
+
+
+def test_cli_usage_errors(cli, photos, tmp_path):
+    res = cli(photos / "good.jpg", "--marketplace", "walmart")
+    assert res.exit_code == 2 and "amazon, ebay, etsy, google, shopify" in res.output
+    assert cli(photos / "good.jpg").exit_code == 2  # no marketplace
+    assert cli(tmp_path / "missing.jpg", "--marketplace", "amazon").exit_code == 2
+    assert cli(photos / "good.jpg", "--marketplace", "amazon", "--fix").exit_code == 2  # --fix without --out
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert cli(photos / "good.jpg", "--rules", bad).exit_code == 2
+
+
+def test_cli_user_rules(cli, photos, tmp_path):
+    data = json.loads(load_rules("ebay").model_dump_json()) | {"marketplace": "tiny-shop"}
+    data["rules"]["pixel_size"]["min_long_side"] = 700
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data))
+    assert cli(photos / "small.jpg", "--rules", path).exit_code == 1
+    assert cli(photos / "good.jpg", "--rules", path).exit_code == 0
+
+
+# ------------------------------------------------------------------------------------------------- POST /check
+@pytest.fixture(scope="module")
+def client():
+    from fastapi.testclient import TestClient
+
+    from events.http import create_app
+    from events.web import check
+
+    app = create_app()
+    app.include_router(check.router)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_post_check_multipart_and_json(client, photos):
+    import base64
+
+    grey = (photos / "grey.jpg").read_bytes()
+    res = client.post("/check", files={"file": ("grey.jpg", grey, "image/jpeg")}, data={"marketplace": "amazon"})
+    assert res.status_code == 200 and res.json()["passed"] is False and "background" in res.json()["failed"]
+    good = base64.b64encode((photos / "good.jpg").read_bytes()).decode()
+    res = client.post("/check", json={"image_b64": f"data:image/jpeg;base64,{good}", "marketplace": "amazon"})
+    assert res.status_code == 200 and res.json()["passed"] is True, res.json()
+    assert {r["rule"] for r in res.json()["results"]} >= {"background", "fill", "zoom_size", "overlays"}
+
+
+@pytest.mark.parametrize("body,status,code", [
+    ({"image_b64": "aGVsbG8=", "marketplace": "walmart"}, 422, "invalid_option"),
+    ({"image_b64": "not base64!", "marketplace": "amazon"}, 415, "unsupported_format"),
+    ({"image_b64": "/etc/passwd", "marketplace": "amazon"}, 415, "unsupported_format"),
+    ({"marketplace": "amazon"}, 422, "invalid_request"),
+    ({"image_b64": "aGVsbG8=", "marketplace": "amazon", "extra": 1}, 422, "invalid_request"),
+])
+def test_post_check_bad_input(client, body, status, code):
+    res = client.post("/check", json=body)
+    assert res.status_code == status and res.json()["error"]["code"] == code, res.json()
+
+
+def test_post_check_not_an_image_is_a_failed_report(client):
+    res = client.post("/check", files={"file": ("x.jpg", b"hello", "image/jpeg")}, data={"marketplace": "ebay"})
+    assert res.status_code == 200 and res.json()["passed"] is False
+    assert res.json()["error"]["code"] == "unsupported_format"
+    assert client.post("/check", content=b"x", headers={"content-type": "text/plain"}).status_code == 415

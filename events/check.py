@@ -1,0 +1,131 @@
+"""`bgflow check IMAGES... --marketplace NAME`: each image against a marketplace's rules, a table per image (measured
+value, limit, result, what to fix) and optionally the same as JSON; `--fix --out DIR` remakes the failing images with
+the marketplace's preset and checks the results again. Exit 0 when every image passes, 1 when any fails, 2 on a
+usage error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+STATUS_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "warn": "[yellow]warn[/yellow]",
+                "unmeasured": "[dim]n/a[/dim]"}
+
+
+def check_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
+    marketplace: Annotated[Optional[str], typer.Option(
+        "--marketplace", "-m", help="amazon | ebay | etsy | shopify | google")] = None,
+    rules_file: Annotated[Optional[Path], typer.Option(
+        "--rules", help="Your own rules file (the bundled JSON format) instead of a bundled marketplace.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON to this file.")] = None,
+    fix: Annotated[bool, typer.Option(help="Remake the failing images with the marketplace's preset, then check "
+                                           "them again (needs --out).")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder for --fix (the run contract).")] = None,
+) -> None:
+    """Check product images against a marketplace's image rules (and fix the failing ones with --fix)."""
+    from events.cli import collect_inputs
+    from pipeline.compliance import check_image, load_rules, load_rules_file
+    from pipeline.errors import BgflowError
+
+    console, errors = Console(), Console(stderr=True, soft_wrap=True)
+    try:
+        if (marketplace is None) == (rules_file is None):
+            raise typer.BadParameter("give exactly one of --marketplace NAME or --rules FILE")
+        if fix and out is None:
+            raise typer.BadParameter("--fix needs --out DIR for the remade images")
+        rules = load_rules(marketplace) if marketplace else load_rules_file(rules_file)
+        files = collect_inputs(images)
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or not files:
+            raise typer.BadParameter(f"no such image file: {', '.join(missing)}" if missing else "no images found")
+    except BgflowError as exc:
+        errors.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2)
+    except typer.BadParameter as exc:
+        errors.print(f"[red]error[/red] usage: {exc}")
+        raise typer.Exit(2)
+
+    reports = []
+    for path in files:
+        report = check_image(path.read_bytes(), rules, name=str(path))
+        reports.append(report)
+        show(console, report)
+    fixed: list[dict[str, Any]] = []
+    if fix:
+        failing = [p for p, r in zip(files, reports) if not r.passed]
+        fixed = fix_images(failing, rules, out, console)
+    ok = all(r.passed for r in reports) if not fix else all(
+        r.passed or any(f["input"] == r.image and f["passed"] for f in fixed) for r in reports)
+    summary = {"marketplace": rules.marketplace, "rules": str(rules_file) if rules_file else marketplace,
+               "passed": ok, "images": [r.to_dict() for r in reports], "fixed": fixed}
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2))
+    n_pass = sum(r.passed for r in reports)
+    console.print(f"{n_pass}/{len(reports)} images pass {rules.title}"
+                  + (f"; {sum(f['passed'] for f in fixed)}/{len(fixed)} failing ones fixed -> {out}" if fix else ""))
+    raise typer.Exit(0 if ok else 1)
+
+
+def show(console: Console, report) -> None:
+    verdict = "[green]passes[/green]" if report.passed else "[red]fails[/red]"
+    table = Table(title=f"{report.image}: {verdict} {report.marketplace}", title_justify="left", show_lines=False)
+    for col in ("rule", "level", "measured", "limit", "result", "what to fix"):
+        table.add_column(col, overflow="fold")
+    for r in report.results:
+        table.add_row(r.rule, r.level, _text(r.measured), r.limit, STATUS_STYLE[r.status], r.fix or "",
+                      style=None if r.confirmed else "italic")
+    console.print(table)
+    if report.error:
+        console.print(f"  [red]{report.error['code']}[/red]: {report.error['message']}")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def run_options_for(rules):
+    """Run options that make images for ``rules``: its marketplace's preset (registered from the rules)."""
+    from pipeline.runner import RunOptions
+
+    return RunOptions(preset=rules.marketplace)
+
+
+def fix_images(paths: list[Path], rules, out: Path, console: Console) -> list[dict[str, Any]]:
+    """Run the pipeline with the marketplace's preset on ``paths`` into ``out``; check each result."""
+    from events.cli import unique_names
+    from pipeline.compliance import check_image
+    from pipeline.contract import process
+    from pipeline.runner import InProcessExecutor, Job
+    from pipeline.storage import LocalStorage
+
+    storage, executor = LocalStorage(out), InProcessExecutor()
+    options = run_options_for(rules)
+    results = []
+    for path, name in zip(paths, unique_names(paths)):
+        manifest = process(Job(source=path, name=name, options=options), storage, executor)
+        item: dict[str, Any] = {"input": str(path), "name": name, "status": manifest["status"],
+                                "action": manifest["action"], "error": manifest["error"], "passed": False,
+                                "output": None, "report": None}
+        finals = [v["file"] for v in manifest["variants"]]
+        if manifest["status"] == "ok" and finals:
+            final = out / name / finals[0]
+            report = check_image(final.read_bytes(), rules, name=str(final))
+            item |= {"output": str(final), "passed": report.passed, "report": report.to_dict()}
+            show(console, report)
+        elif manifest["action"] == "skipped":
+            item["error"] = {"code": "scene_skipped", "message": "A room or lifestyle photo cannot be made a "
+                             "compliant main image reliably; use a studio photo of the product."}
+            console.print(f"[yellow]not fixed[/yellow] {path}: {item['error']['message']}")
+        else:
+            console.print(f"[red]not fixed[/red] {path}: {manifest['error']}")
+        results.append(item)
+    return results
