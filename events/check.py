@@ -68,6 +68,8 @@ def check_cmd(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(summary, indent=2))
     n_pass = sum(r.passed for r in reports)
+    console.print("[dim](rec.) recommended: a warning, not a failure; * figure not confirmed in the marketplace's own "
+                  "documents (see the rules file)[/dim]")
     console.print(f"{n_pass}/{len(reports)} images pass {rules.title}"
                   + (f"; {sum(f['passed'] for f in fixed)}/{len(fixed)} failing ones fixed -> {out}" if fix else ""))
     raise typer.Exit(0 if ok else 1)
@@ -75,20 +77,23 @@ def check_cmd(
 
 def show(console: Console, report) -> None:
     verdict = "[green]passes[/green]" if report.passed else "[red]fails[/red]"
-    table = Table(title=f"{report.image}: {verdict} {report.marketplace}", title_justify="left", show_lines=False)
-    for col in ("rule", "level", "measured", "limit", "result", "what to fix"):
+    table = Table(title=f"{report.image}: {verdict} {report.marketplace}", title_justify="left")
+    table.add_column("rule", no_wrap=True)
+    for col in ("measured", "limit", "result", "what to fix"):
         table.add_column(col, overflow="fold")
     for r in report.results:
-        table.add_row(r.rule, r.level, _text(r.measured), r.limit, STATUS_STYLE[r.status], r.fix or "",
-                      style=None if r.confirmed else "italic")
+        rule = r.rule + ("" if r.level == "required" else " [dim](rec.)[/dim]") + ("" if r.confirmed else " [dim]*[/dim]")
+        table.add_row(rule, _text(r.measured), r.limit, STATUS_STYLE[r.status], r.fix or "")
     console.print(table)
     if report.error:
         console.print(f"  [red]{report.error['code']}[/red]: {report.error['message']}")
 
 
 def _text(value: Any) -> str:
+    """Shares as percentages, names without underscores."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+        return ", ".join(f"{k.replace('_', ' ')} {v:.1%}" if isinstance(v, float) and v <= 1 else
+                         f"{k.replace('_', ' ')} {v}" for k, v in value.items())
     return str(value)
 
 

@@ -179,24 +179,51 @@ class MarketplacePreset:
     marketplace: str
     aspect: float  # canvas width / height
     fill: float  # the product's bbox long side as a share of the canvas (placement's definition)
-    size: int  # long side of the final image
-    format: str
+    size: int  # default long side of the final image
+    min_size: int  # the smallest long side that meets the required size rules
+    max_size: int  # the largest long side within the pixel limits
+    format: str  # default format
+    formats: tuple[str, ...]  # the formats bgflow writes that the marketplace accepts
     white: bool  # the background must be pure white (style `white`, 255 exactly)
     style: str | None  # forced style, or None to keep the user's
+    on_scene: str | None  # a room photo is skipped where the marketplace requires white, else the user's choice
 
 
 def preset_for(rules: MarketplaceRules) -> MarketplacePreset:
     r = rules.rules
     aspect = r.aspect.ratio if r.aspect else 1.0
-    fill = _preset_fill(r.fill)
-    size = _preset_size(r, aspect)
-    fmt = next((f for f in (r.format.allowed if r.format else WRITABLE_FORMATS) if f in WRITABLE_FORMATS), None)
-    if fmt is None:
+    formats = tuple(f for f in (r.format.allowed if r.format else WRITABLE_FORMATS) if f in WRITABLE_FORMATS)
+    if not formats:
         raise InvalidOption(f"{rules.marketplace}: none of the allowed formats can be written by bgflow "
                             f"({', '.join(WRITABLE_FORMATS)}).")
     white = r.background is not None
-    return MarketplacePreset(marketplace=rules.marketplace, aspect=aspect, fill=fill, size=size, format=fmt,
-                             white=white, style="white" if white else None)
+    lo, hi = _size_limits(r, aspect)
+    size = min(max(_preset_size(r, aspect), lo), hi)
+    if lo > hi:
+        raise InvalidOption(f"{rules.marketplace}: the size rules leave no valid size ({lo} > {hi} px).")
+    required_white = white and r.background.level == "required"
+    return MarketplacePreset(marketplace=rules.marketplace, aspect=aspect, fill=_preset_fill(r.fill), size=size,
+                             min_size=lo, max_size=hi, format=formats[0], formats=formats, white=white,
+                             style="white" if white else None, on_scene="skip" if required_white else None)
+
+
+def _long_for(long_side: int | None, short_side: int | None, aspect: float) -> int:
+    """The long side a canvas of ``aspect`` needs to meet both minimums."""
+    return max(long_side or 0, int(np.ceil((short_side or 0) * max(aspect, 1 / aspect))))
+
+
+def _size_limits(r: Rules, aspect: float) -> tuple[int, int]:
+    lo, hi = 64, 8192  # what bgflow renders
+    if r.pixel_size:
+        p = r.pixel_size
+        lo = max(lo, _long_for(p.min_long_side, p.min_short_side, aspect))
+        hi = min(hi, p.max_long_side or hi)
+        if p.max_megapixels:
+            hi = min(hi, int((p.max_megapixels * 1e6 * max(aspect, 1 / aspect)) ** 0.5))
+    for rule in (r.zoom_size, r.recommended_size):
+        if rule and rule.level == "required":
+            lo = max(lo, _long_for(rule.long_side, rule.short_side, aspect))
+    return lo, hi
 
 
 def _preset_fill(rule: FillRule | None) -> float:
@@ -215,22 +242,11 @@ def _preset_fill(rule: FillRule | None) -> float:
 
 
 def _preset_size(r: Rules, aspect: float) -> int:
-    """The recommended size if there is one, else the zoom size, else the minimum; within the maximum."""
-    need = 0
+    """The recommended size, else the zoom size, else bgflow's default (clamped to the limits by the caller)."""
     for rule in (r.recommended_size, r.zoom_size):
         if rule is not None:
-            need = max(need, rule.long_side or 0, round((rule.short_side or 0) * max(aspect, 1 / aspect)))
-            break
-    if r.pixel_size:
-        p = r.pixel_size
-        need = max(need, p.min_long_side or 0, round((p.min_short_side or 0) * max(aspect, 1 / aspect)))
-    size = max(need, 1024) if need == 0 else need
-    if r.pixel_size and r.pixel_size.max_long_side:
-        size = min(size, r.pixel_size.max_long_side)
-    if r.pixel_size and r.pixel_size.max_megapixels:
-        short = size / max(aspect, 1 / aspect)
-        size = min(size, int((r.pixel_size.max_megapixels * 1e6 * size / short) ** 0.5))
-    return int(min(size, 8192))
+            return _long_for(rule.long_side, rule.short_side, aspect)
+    return 2048
 
 
 # ------------------------------------------------------------------------------------------------------ measuring

@@ -253,8 +253,11 @@ def test_preset_within_the_rules(name):
         assert long <= (r.pixel_size.max_long_side or long)
         assert long * short <= (r.pixel_size.max_megapixels or 1e9) * 1e6
     if r.format:
-        assert p.format in r.format.allowed
+        assert p.format in r.format.allowed and set(p.formats) <= set(r.format.allowed)
+    assert p.min_size <= p.size <= p.max_size
     assert p.white == (r.background is not None) and (p.style == "white") == p.white
+    # A room photo is not silently kept where the main image must be on white.
+    assert (p.on_scene == "skip") == (r.background is not None and r.background.level == "required")
 
 
 def test_preset_of_a_user_file_follows_its_numbers():
