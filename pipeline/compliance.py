@@ -437,24 +437,26 @@ def background_shares(image: np.ndarray, product: np.ndarray, rule: BackgroundRu
 
 
 def _attached_shadow(image: np.ndarray, product: np.ndarray, near: np.ndarray, white: np.ndarray) -> np.ndarray:
-    """Neutral, darker regions below the product's middle that touch the product and fade into white: most of
-    their outline away from the product is white (a grey backdrop is outlined by more grey)."""
-    ys = np.nonzero(product.any(axis=1))[0]
-    mid = (ys[0] + ys[-1]) // 2
+    """Neutral, darker regions that touch the product, lie lower than the part of the product they touch (a shadow
+    falls under the product or a shelf, not over it) and fade into white: most of their outline away from the
+    product is white (a grey backdrop is outlined by more grey)."""
     rgb = image.astype(np.int16)
     neutral = (_cmax(rgb) - _cmin(rgb) <= 10) & (_cmin(rgb) >= 60)
     candidates = neutral & ~white & ~near
-    candidates[:mid] = False
     n, labels = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros_like(candidates)
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[_dilate(near, 2) & candidates])] = True
+    rows = np.broadcast_to(np.arange(labels.shape[0], dtype=np.float64)[:, None], labels.shape)
     rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((5, 5), np.uint8)).astype(np.int64)
+    touch = (rim_labels > 0) & near
+    touch_n = np.bincount(rim_labels[touch], minlength=n)
+    touch_y = np.bincount(rim_labels[touch], weights=rows[touch], minlength=n) / np.maximum(touch_n, 1)
+    area = np.bincount(labels.ravel(), minlength=n)
+    own_y = np.bincount(labels.ravel(), weights=rows.ravel(), minlength=n) / np.maximum(area, 1)
     rim = (rim_labels > 0) & ~candidates & ~near
     rim_n = np.bincount(rim_labels[rim], minlength=n)
     rim_white = np.bincount(rim_labels[rim], weights=white[rim], minlength=n)
-    keep &= rim_white >= 0.6 * np.maximum(rim_n, 1)
+    keep = (touch_n > 0) & (own_y > touch_y) & (rim_white >= 0.6 * np.maximum(rim_n, 1))
     keep[0] = False
     return keep[labels]
 
