@@ -8,15 +8,32 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
 from pipeline.errors import FetchFailed, ImageTooLarge, UnsafeUrl
-from pipeline.settings import Settings
+from events.settings import Settings
 
 
-def check_url(url: str, settings: Settings) -> str:
+@dataclass(frozen=True)
+class AllowList:
+    """The hosts a fetch may reach, and the setting that lists them (named in refusals)."""
+
+    hosts: tuple[str, ...]
+    setting: str = "BGFLOW_URL_ALLOW_HOSTS"
+
+    @classmethod
+    def for_requests(cls, settings: Settings) -> "AllowList":
+        return cls(tuple(settings.url_allow_hosts))
+
+    @classmethod
+    def for_shopify_images(cls, settings: Settings) -> "AllowList":
+        return cls(tuple(settings.shopify_image_hosts), "BGFLOW_SHOPIFY_IMAGE_HOSTS")
+
+
+def check_url(url: str, allow: AllowList) -> str:
     """The host of a URL that may be fetched, or UnsafeUrl saying why not."""
     parts = urlsplit(url)
     if parts.scheme != "https":
@@ -24,10 +41,10 @@ def check_url(url: str, settings: Settings) -> str:
     host = (parts.hostname or "").lower()
     if not host or parts.username or parts.password:
         raise UnsafeUrl("The URL has no host, or carries credentials. Send a plain https link to the image.")
-    allowed = [h.lower() for h in settings.url_allow_hosts]
+    allowed = [h.lower() for h in allow.hosts]
     if not any(host == h or host.endswith("." + h) for h in allowed):
         raise UnsafeUrl(
-            f"Host '{host}' is not in BGFLOW_URL_ALLOW_HOSTS. Upload the file, or ask the operator to allow the host."
+            f"Host '{host}' is not in {allow.setting}. Upload the file, or ask the operator to allow the host."
         )
     try:
         infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
@@ -40,8 +57,9 @@ def check_url(url: str, settings: Settings) -> str:
     return host
 
 
-def fetch_image(url: str, settings: Settings, transport: httpx.BaseTransport | None = None) -> bytes:
-    check_url(url, settings)
+def fetch_image(url: str, settings: Settings, allow: AllowList | None = None,
+                transport: httpx.BaseTransport | None = None) -> bytes:
+    check_url(url, allow or AllowList.for_requests(settings))
     limit = settings.url_max_bytes
     try:
         with httpx.Client(timeout=settings.url_timeout_s, follow_redirects=False, transport=transport) as client:
