@@ -286,3 +286,15 @@ def test_cors_only_for_configured_origins(make_client):
     some = make_client(cors_origins=["https://shop.example"]).options("/photography/background", headers={
         "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
     assert some.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def test_the_address_connected_to_is_the_address_checked(monkeypatch):
+    """DNS rebinding: the name is public when checked, then private when the connection is made; the guarded
+    transport connects only to an address it has checked itself."""
+    from events.fetch import GuardedTransport
+
+    answers = iter([("93.184.215.14", 443), ("127.0.0.1", 443)])
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", next(answers))])
+    settings = Settings(url_allow_hosts=["images.example.com"], url_timeout_s=2)
+    with pytest.raises(UnsafeUrl, match="private"):
+        fetch_image("https://images.example.com/a.jpg", settings, transport=GuardedTransport())
