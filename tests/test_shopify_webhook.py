@@ -20,11 +20,10 @@ from starlette.testclient import TestClient
 from events.http import create_app
 from events.shopify import ProductCreated, ShopifyTrigger, verify_webhook
 from events.shopify_admin import ShopifyAdmin
-from events.web.fetch import fetch_image
 from events.web.webhooks import local_trigger
 from pipeline.errors import ExternalServiceFailed, InvalidSignature
 from pipeline.runner import InProcessExecutor, RunOptions
-from pipeline.settings import Settings
+from events.settings import Settings
 from tests.shopify_server import FakeShopifyAdmin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,14 +105,13 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
         settings = _settings(tmp_path, shopify_admin_base_url=admin.url)
         executor = InProcessExecutor(settings)
         trigger = local_trigger(settings, executor)
-        shop_settings = settings.model_copy(update={"url_allow_hosts": settings.shopify_image_hosts})
-        trigger.fetch = lambda url: fetch_image(url, shop_settings, httpx.MockTransport(cdn))
+        trigger.image_transport = httpx.MockTransport(cdn)
         app = create_app(settings, executor, shopify_trigger=trigger)
         with TestClient(app) as c:
             r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
             assert r.status_code == 200 and r.json()["images"] == 3
             done, _ = wait(app.state.shopify_dispatch.pending, timeout=120)
-            outcomes = {o.source.rsplit(":", 1)[-1]: o for f in done for o in f.result()}
+            outcomes = {f.result().source.rsplit(":", 1)[-1]: f.result() for f in done}  # one run per image
 
             assert outcomes["34123456789011"].status == "ok"
             assert outcomes["34123456789012"].status == "failed"
@@ -140,7 +138,7 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
             r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
             assert r.status_code == 200
             done, _ = wait(app.state.shopify_dispatch.pending, timeout=60)
-            again = {o.source.rsplit(":", 1)[-1]: o.status for f in done for o in f.result()}
+            again = {f.result().source.rsplit(":", 1)[-1]: f.result().status for f in done}
             assert again == {"34123456789011": "duplicate", "34123456789012": "duplicate"}
             assert len(admin.uploads) == 1 and len(cdn_hits) == 2
 
@@ -148,16 +146,47 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
     assert SECRET not in everything and TOKEN not in everything
 
 
-def test_a_failed_upload_is_retried_on_the_next_delivery(tmp_path):
+def _cdn_serving_the_photo(monkeypatch) -> httpx.MockTransport:
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr("socket.getaddrinfo", lambda host, *a, **k: [(2, 1, 6, "", ("151.101.2.133", 443))]
+                        if host == "cdn.shopify.com" else real_getaddrinfo(host, *a, **k))
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=PHOTO))
+
+
+def test_a_failed_upload_is_released_for_the_next_delivery(tmp_path, monkeypatch):
     settings = _settings(tmp_path)
     local = local_trigger(settings, None)
     unreachable = ShopifyAdmin(SHOP, TOKEN, VERSION, "http://127.0.0.1:9", max_retries=0, timeout_s=2)  # no server
     trigger = ShopifyTrigger(settings, InProcessExecutor(settings), local.storage, local.ledger,
-                             admin=lambda shop: unreachable, fetch=lambda url: PHOTO, options=RunOptions(size=256))
+                             admin=lambda shop: unreachable, options=RunOptions(size=256), attempts=1,
+                             image_transport=_cdn_serving_the_photo(monkeypatch))
     product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP)
     with pytest.raises(ExternalServiceFailed, match="could not be reached"):
         trigger.handle_image(product, product.images[0])
     assert trigger.ledger.claim(product.image_key(product.images[0]))[0] == "new"  # released for the retry
+
+
+def test_a_failed_upload_is_retried_and_other_images_go_on(tmp_path, monkeypatch):
+    """The first upload fails (Admin API down for a moment): the image is tried again and uploaded; a product's
+    other image runs whatever happens to the first."""
+    settings = _settings(tmp_path)
+    local = local_trigger(settings, None)
+    uploads = []
+
+    class FlakyAdmin:
+        def add_product_image(self, product_id, data, filename, alt, mime):
+            uploads.append(filename)
+            if len(uploads) == 1:
+                raise ExternalServiceFailed("The Shopify Admin API could not be reached.")
+            return f"gid://shopify/MediaImage/{len(uploads)}"
+
+    trigger = ShopifyTrigger(settings, InProcessExecutor(settings), local.storage, local.ledger,
+                             admin=lambda shop: FlakyAdmin(), options=RunOptions(size=128), attempts=3,
+                             backoff_s=0.01, parallel=1, image_transport=_cdn_serving_the_photo(monkeypatch))
+    product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP)
+    outcomes = trigger.handle(product)
+    assert [o.status for o in outcomes] == ["ok", "ok"] and len(uploads) == 3  # one failed upload, tried again
+    assert all(o.detail.startswith("uploaded as gid://") for o in outcomes)
 
 
 def test_admin_refusals_are_clear_and_keep_the_token_out():
