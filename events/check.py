@@ -29,7 +29,7 @@ def check_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder for --fix (the run contract).")] = None,
 ) -> None:
     """Check product images against a marketplace's image rules (and fix the failing ones with --fix)."""
-    from events.cli import collect_inputs
+    from events.batch import collect_inputs
     from pipeline.compliance import check_image, load_rules, load_rules_file
     from pipeline.errors import BgflowError
 
@@ -98,39 +98,41 @@ def _text(value: Any) -> str:
 
 
 def run_options_for(rules):
-    """Run options that make images for ``rules``: its marketplace's preset (registered from the rules)."""
-    from pipeline.runner import RunOptions
+    """Run options that make images for ``rules``: its marketplace's preset, derived from the rules (a user's file
+    registers its preset for this process)."""
+    from pipeline.options import PRESETS, RunOptions, marketplace_preset, register_preset
 
+    if rules.marketplace not in PRESETS or PRESETS[rules.marketplace] != marketplace_preset(rules):
+        register_preset(marketplace_preset(rules))
     return RunOptions(preset=rules.marketplace)
 
 
 def fix_images(paths: list[Path], rules, out: Path, console: Console) -> list[dict[str, Any]]:
-    """Run the pipeline with the marketplace's preset on ``paths`` into ``out``; check each result."""
-    from events.cli import unique_names
+    """Run the pipeline with the marketplace's preset on ``paths`` (through the intake, like ``bgflow run``) into
+    ``out``; check each result against the same rules."""
+    from events.batch import run_batch
+    from events.settings import get_settings
     from pipeline.compliance import check_image
-    from pipeline.contract import process
-    from pipeline.runner import InProcessExecutor, Job
-    from pipeline.storage import LocalStorage
 
-    storage, executor = LocalStorage(out), InProcessExecutor()
     options = run_options_for(rules)
+    rows = run_batch(paths, out, options, get_settings(), workers=1)
     results = []
-    for path, name in zip(paths, unique_names(paths)):
-        manifest = process(Job(source=path, name=name, options=options), storage, executor)
-        item: dict[str, Any] = {"input": str(path), "name": name, "status": manifest["status"],
-                                "action": manifest["action"], "error": manifest["error"], "passed": False,
-                                "output": None, "report": None}
-        finals = [v["file"] for v in manifest["variants"]]
-        if manifest["status"] == "ok" and finals:
-            final = out / name / finals[0]
+    for path, row in zip(paths, rows):
+        item: dict[str, Any] = {"input": str(path), "name": row["name"], "status": row["status"],
+                                "action": row["action"], "error": row["error"], "passed": False, "output": None,
+                                "report": None}
+        finals = [f for f in row["files"] if f.startswith("final")]
+        if row["status"] == "ok" and finals:
+            final = out / row["name"] / finals[0]
             report = check_image(final.read_bytes(), rules, name=str(final))
             item |= {"output": str(final), "passed": report.passed, "report": report.to_dict()}
             show(console, report)
-        elif manifest["action"] == "skipped":
-            item["error"] = {"code": "scene_skipped", "message": "A room or lifestyle photo cannot be made a "
-                             "compliant main image reliably; use a studio photo of the product."}
+        elif row["action"] == "skipped":
+            item["error"] = {"code": "scene_skipped", "message": "A room or lifestyle photo is not made into a main "
+                             "image on white automatically (its cut-out is not reliable enough); use a studio photo "
+                             "of the product, or bgflow run --on-scene process to try."}
             console.print(f"[yellow]not fixed[/yellow] {path}: {item['error']['message']}")
         else:
-            console.print(f"[red]not fixed[/red] {path}: {manifest['error']}")
+            console.print(f"[red]not fixed[/red] {path}: {row['error']}")
         results.append(item)
     return results

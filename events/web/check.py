@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from pipeline.compliance import check_image, load_rules
 from pipeline.errors import EmptyInput, ImageTooLarge, InvalidOption, UnsupportedFormat
@@ -47,11 +47,8 @@ async def check(request: Request, pool: PoolDep, settings: SettingsDep) -> dict:
         raise EmptyInput("The image is empty (0 bytes): send the image file's contents.")
     if len(data) > settings.max_bytes:
         raise ImageTooLarge(f"The image is {len(data) / 1e6:.1f} MB; the limit is {settings.max_bytes / 1e6:.0f} MB.")
-    pool.slots.acquire()  # ServerBusy -> 503: a check is CPU work like a run
-    try:
-        report = await run_in_threadpool(check_image, data, rules, name, settings)
-    finally:
-        pool.slots.release()
+    # A check is CPU work like a run: it takes a place in the same bounded queue (ServerBusy -> 503 when full).
+    report = await asyncio.wrap_future(pool.submit(check_image, data, rules, name, settings))
     return report.to_dict()
 
 
