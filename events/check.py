@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.compliance import marketplaces
+
 STATUS_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "warn": "[yellow]warn[/yellow]",
                 "unmeasured": "[dim]n/a[/dim]"}
 
@@ -20,7 +22,7 @@ STATUS_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "warn"
 def check_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     marketplace: Annotated[Optional[str], typer.Option(
-        "--marketplace", "-m", help="amazon | ebay | etsy | shopify | google")] = None,
+        "--marketplace", "-m", help=" | ".join(marketplaces()))] = None,
     rules_file: Annotated[Optional[Path], typer.Option(
         "--rules", help="Your own rules file (the bundled JSON format) instead of a bundled marketplace.")] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON to this file.")] = None,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 
 from pipeline.compliance import (MarketplaceRules, border_width, check_image, load_rules, load_rules_file,
@@ -369,3 +370,103 @@ def test_post_check_not_an_image_is_a_failed_report(client):
     assert res.status_code == 200 and res.json()["passed"] is False
     assert res.json()["error"]["code"] == "unsupported_format"
     assert client.post("/check", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+
+
+# ------------------------------------------------------------------------------------ passes by construction
+# Generated photos as hard as catalogue ones: thin legs, white on white, glossy, on white, off-white, colour and
+# gradient backdrops. Each marketplace's preset must make images that pass that marketplace's check.
+CONSTRUCTION = {
+    "amazon": [("box", "offwhite"), ("chair", "plain"), ("white_cabinet", "white"), ("glossy_vase", "gradient")],
+    "google": [("bottle", "plain"), ("frame", "offwhite")],
+    "ebay": [("chair", "gradient")],
+    "etsy": [("box", "plain")],
+    "shopify": [("white_cabinet", "offwhite")],
+}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    from pipeline.contract import process
+    from pipeline.options import RunOptions
+    from pipeline.runner import InProcessExecutor, Job
+    from pipeline.storage import LocalStorage
+    from pipeline.synthetic import make_sample
+
+    out = tmp_path_factory.mktemp("made")
+    storage, executor = LocalStorage(out), InProcessExecutor()
+    manifests = {}
+    for marketplace, cases in CONSTRUCTION.items():
+        for i, (product, backdrop) in enumerate(cases):
+            sample = make_sample(product, backdrop, 10 + i, size=(900, 720))
+            name = f"{marketplace}-{product}-{backdrop}"
+            job = Job(source=encode(sample.image, "PNG", profile=None), name=name,
+                      options=RunOptions(preset=marketplace))
+            manifests[name] = (marketplace, out / name, process(job, storage, executor))
+    return manifests
+
+
+@pytest.mark.parametrize("name", [f"{m}-{p}-{b}" for m, cases in CONSTRUCTION.items() for p, b in cases])
+def test_preset_output_passes_its_marketplace(made, name):
+    marketplace, folder, manifest = made[name]
+    assert manifest["status"] == "ok", manifest["error"]
+    final = folder / manifest["variants"][0]["file"]
+    report = check_image(final.read_bytes(), load_rules(marketplace))
+    assert report.passed, {r.rule: r.measured for r in report.results if r.status == "fail"}
+    assert not [r.rule for r in report.results if r.status == "warn"]  # the recommendations are met too
+    # The manifest carries the same verdict.
+    assert manifest["compliance"]["passed"] and manifest["compliance"]["marketplace"] == marketplace
+    preset = preset_for(load_rules(marketplace))
+    with Image.open(final) as im:
+        assert max(im.size) == preset.size and im.format == {"jpg": "JPEG"}[preset.format]
+    if preset.white:  # pure white exactly: the border of the final is 255 everywhere
+        rgb = np.asarray(Image.open(final).convert("RGB"))
+        assert rgb[:4].min() == 255 and rgb[:, :4].min() == 255 and rgb[:, -4:].min() == 255
+
+
+def test_no_compliance_block_for_other_presets(tmp_path, product_png):
+    from pipeline.contract import process
+    from pipeline.options import RunOptions
+    from pipeline.runner import InProcessExecutor, Job
+    from pipeline.storage import LocalStorage
+
+    manifest = process(Job(source=product_png, name="x", options=RunOptions(preset="marketplace", size=256)),
+                       LocalStorage(tmp_path), InProcessExecutor())
+    assert manifest["status"] == "ok" and manifest["compliance"] is None
+
+
+def test_marketplace_preset_options():
+    from pipeline.options import RunOptions
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    amazon = RunOptions(preset="amazon").resolved(settings)
+    assert (amazon.size, amazon.format, amazon.on_scene) == (2000, "jpg", "skip")
+    assert RunOptions(preset="amazon", on_scene="process").resolved(settings).on_scene == "process"
+    assert RunOptions(preset="etsy").resolved(settings).on_scene == settings.on_scene  # scenes are fine on Etsy
+    for bad in ({"size": 600}, {"format": "webp"}):
+        with pytest.raises(InvalidOption, match="amazon"):
+            RunOptions(preset="amazon", **bad).resolved(settings)
+    with pytest.raises(InvalidOption, match="shopify"):
+        RunOptions(preset="shopify", size=5000).resolved(settings)
+
+
+def test_cli_fix(cli, photos, tmp_path):
+    report = tmp_path / "fix.json"
+    res = cli(photos / "good.jpg", photos / "grey.jpg", photos / "far.jpg", "--marketplace", "amazon", "--fix",
+              "--out", tmp_path / "out", "--json", report)
+    assert res.exit_code == 0, res.output
+    data = json.loads(report.read_text())
+    assert [Path(f["input"]).name for f in data["fixed"]] == ["grey.jpg", "far.jpg"]
+    assert all(f["passed"] and Path(f["output"]).is_file() for f in data["fixed"])
+
+
+def test_cli_fix_with_a_user_rules_file(cli, photos, tmp_path):
+    data = json.loads(load_rules("amazon").model_dump_json()) | {"marketplace": "my-square-shop"}
+    data["rules"]["fill"] |= {"min": 0.6, "max": 0.7}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data))
+    res = cli(photos / "good.jpg", "--rules", path, "--fix", "--out", tmp_path / "out", "--json", tmp_path / "r.json")
+    assert res.exit_code == 0, res.output
+    fixed = json.loads((tmp_path / "r.json").read_text())["fixed"]
+    assert fixed[0]["passed"]
+    assert 0.6 <= fixed[0]["report"]["results"][1]["measured"]["bbox_long"] <= 0.7

@@ -9,7 +9,7 @@ import binascii
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.compliance import check_image, load_rules
+from pipeline.compliance import check_image, load_rules, marketplaces
 from pipeline.errors import EmptyInput, ImageTooLarge, InvalidOption, UnsupportedFormat
 
 from .deps import PoolDep, SettingsDep, require_token
@@ -20,7 +20,7 @@ router = APIRouter(tags=["compliance"], dependencies=[Depends(require_token)])
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     image_b64: str = Field(min_length=1, description="The image as base64 or a base64 data URI.")
-    marketplace: str = Field(max_length=32, description="amazon | ebay | etsy | shopify | google")
+    marketplace: str = Field(max_length=32, description=" | ".join(marketplaces()))
 
 
 @router.post("/check")
