@@ -55,7 +55,7 @@ def check_cmd(
 
     reports = []
     for path in files:
-        report = check_image(path.read_bytes(), rules, name=str(path))
+        report = check_image(path.read_bytes(), rules, name=str(path), product=run_mask_for(path))
         reports.append(report)
         show(console, report)
     fixed: list[dict[str, Any]] = []
@@ -77,9 +77,35 @@ def check_cmd(
     raise typer.Exit(0 if ok else 1)
 
 
+def run_mask_for(final: Path):
+    """Where the product is in a final image bgflow made: the run's own mask (``mask.png`` beside it) placed as its
+    ``manifest.json`` records; None for any other image (the check's segmentation finds the product then)."""
+    import cv2
+    from PIL import Image
+
+    from pipeline.compliance import placed_mask
+
+    manifest_path, mask_path = final.parent / "manifest.json", final.parent / "mask.png"
+    if not (manifest_path.is_file() and mask_path.is_file()):
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        variant = next(v for v in manifest.get("variants", []) if v.get("file") == final.name)
+        if variant.get("action") != "processed":
+            return None
+        scale, offset = float(variant["placement"]["scale"]), tuple(map(float, variant["placement"]["offset"]))
+        with Image.open(final) as im:
+            size = im.size
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    return None if mask is None else placed_mask(mask, scale, offset, size)
+
+
 def show(console: Console, report) -> None:
     verdict = "[green]passes[/green]" if report.passed else "[red]fails[/red]"
-    table = Table(title=f"{report.image}: {verdict} {report.marketplace}", title_justify="left")
+    table = Table(title=f"{report.image}: {verdict} {report.marketplace} [dim](product from the "
+                        f"{report.product_source})[/dim]", title_justify="left")
     table.add_column("rule", no_wrap=True)
     for col in ("measured", "limit", "result", "what to fix"):
         table.add_column(col, overflow="fold")
@@ -126,7 +152,7 @@ def fix_images(paths: list[Path], rules, out: Path, console: Console) -> list[di
         finals = [f for f in row["files"] if f.startswith("final")]
         if row["status"] == "ok" and finals:
             final = out / row["name"] / finals[0]
-            report = check_image(final.read_bytes(), rules, name=str(final))
+            report = check_image(final.read_bytes(), rules, name=str(final), product=run_mask_for(final))
             item |= {"output": str(final), "passed": report.passed, "report": report.to_dict()}
             show(console, report)
         elif row["action"] == "skipped":

@@ -264,9 +264,19 @@ class Measured:
     kind: str | None = None  # background kind from normalize
     overlays: tuple[str, ...] = ()
     error: dict[str, str] | None = None  # why the pixels could not be measured (then pixel rules fail)
+    product_source: str = "segmenter"  # or "run mask": a bgflow output's own mask
 
 
-def measure(data: bytes, settings: Settings | None = None) -> Measured:
+def placed_mask(mask: np.ndarray, scale: float, offset: tuple[float, float], size: tuple[int, int]) -> np.ndarray:
+    """A run's product mask (at the normalized size) where the product sits on the final canvas of ``size``:
+    final = normalized * scale + offset (the manifest's ``placement``)."""
+    m = np.float32([[scale, 0, offset[0]], [0, scale, offset[1]]])
+    return cv2.warpAffine(mask, m, size, flags=cv2.INTER_LINEAR) >= 128
+
+
+def measure(data: bytes, settings: Settings | None = None, product: np.ndarray | None = None) -> Measured:
+    """``product``: where the product is, when known (a bgflow output's own mask, at the image's size); else the
+    segmenter's coarse pass finds it."""
     from .normalize import normalize
     from .segment import coarse_foreground
     from .settings import get_settings
@@ -282,25 +292,73 @@ def measure(data: bytes, settings: Settings | None = None) -> Measured:
     image = norm.image if scale == 1.0 else cv2.resize(
         norm.image, (max(1, round(norm.size[0] * scale)), max(1, round(norm.size[1] * scale))),
         interpolation=cv2.INTER_AREA)
-    product, marks = split_marks(coarse.mask) if norm.background.kind != "scene" else (coarse.mask, False)
+    found, overlays = coarse.mask, coarse.removed
+    if coarse.model is not None:  # a studio backdrop: the segmenter's own overlay pass ran
+        found, overlays = product_and_overlays(coarse)
+    source = "run mask"
+    if product is None or product.shape != norm.image.shape[:2]:
+        product, source = found, "segmenter"
     product = cv2.resize(product.astype(np.uint8), (image.shape[1], image.shape[0]),
                          interpolation=cv2.INTER_NEAREST) > 0
-    overlays = coarse.removed + (("detached mark",) if marks else ())
-    return Measured(**header, image=image, product=product, kind=norm.background.kind, overlays=overlays)
+    return Measured(**header, image=image, product=product, kind=norm.background.kind, overlays=overlays,
+                    product_source=source)
 
 
-def split_marks(mask: np.ndarray, share: float = 0.05) -> tuple[np.ndarray, bool]:
+def product_and_overlays(coarse) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The product and the overlays on a studio backdrop, from the segmenter's coarse pass made whole again:
+
+    - a white product on white shows only its outline, which the overlay pass can take for drawn lines: whatever
+      the foreground encloses, together with the strokes connected to what the segmenter kept, is product;
+    - an overlay is what stays outside that product: the segmenter's removals count only then;
+    - small pieces the segmenter kept as parts of a set but that stand clear of the product (text, a logo, a
+      badge) are overlays too (``detached mark``)."""
+    from .segment import backdrop_foreground
+
+    raw, _, _ = backdrop_foreground(coarse.image)
+    raw = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
+    raw &= ~coarse.holes
+    enclosed = ~_reachable_from_border(~raw)
+    n, labels = cv2.connectedComponents(enclosed.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[coarse.mask & enclosed])] = True
+    keep[0] = False
+    product = coarse.mask | (keep[labels] & ~coarse.holes)
+    product, marks = split_marks(product)
+    h, w = product.shape
+    leftover = raw & ~_dilate(product, 1)
+    min_area = max(12, round(0.0005 * h * w))  # the segmenter's speck size
+    m, _, stats, _ = cv2.connectedComponentsWithStats(leftover.astype(np.uint8), connectivity=8)
+    real = bool((stats[1:, cv2.CC_STAT_AREA] >= min_area).any()) if m > 1 else False
+    overlays = (coarse.removed if real else ()) + (("detached mark",) if marks else ())
+    return product, overlays
+
+
+def _reachable_from_border(passable: np.ndarray) -> np.ndarray:
+    n, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    reached = np.zeros(n, bool)
+    reached[edge[edge > 0]] = True
+    return reached[labels] & passable
+
+
+def split_marks(mask: np.ndarray, share: float = 0.05, gap: float = 0.03) -> tuple[np.ndarray, bool]:
     """The product without the small marks the segmenter keeps as parts of a set: pieces under ``share`` of the
-    main body lying outside its convex hull (text, a logo, a badge). Returns (product, whether any were found)."""
+    largest piece, mostly outside its convex hull and more than ``gap`` of the frame away from every larger piece (a
+    caster just below a chair base is a part). Returns (product, whether any were found)."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
         return mask, False
-    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    areas = stats[:, cv2.CC_STAT_AREA]
+    main = 1 + int(np.argmax(areas[1:]))
+    small = areas < share * areas[main]
+    small[0] = False
     hull = np.zeros(mask.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((labels == main).astype(np.uint8))), 1)
-    inside = np.bincount(labels.ravel(), weights=hull.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
-    marks = (stats[:, cv2.CC_STAT_AREA] < share * stats[main, cv2.CC_STAT_AREA]) & (inside < 0.5)
-    marks[0] = False
+    inside = np.bincount(labels.ravel(), weights=hull.ravel(), minlength=n) / np.maximum(areas, 1)
+    body = (labels > 0) & ~small[labels]
+    near = np.bincount(labels.ravel(), weights=_dilate(body, max(1, round(gap * max(mask.shape)))).ravel(),
+                       minlength=n) > 0
+    marks = small & (inside < 0.5) & ~near
     return mask & ~marks[labels], bool(marks.any())
 
 
@@ -353,6 +411,7 @@ class ImageReport:
     passed: bool
     results: list[RuleResult] = field(default_factory=list)
     error: dict[str, str] | None = None
+    product_source: str = "segmenter"
 
     @property
     def failed(self) -> list[str]:
@@ -361,13 +420,15 @@ class ImageReport:
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "marketplace": self.marketplace, "passed": self.passed, "failed": self.failed,
                 "warnings": [r.rule for r in self.results if r.status == "warn"], "error": self.error,
+                "product_source": self.product_source,
                 "results": [asdict(r) for r in self.results]}
 
 
-def check_image(data: bytes, rules: MarketplaceRules, name: str = "image",
-                settings: Settings | None = None) -> ImageReport:
-    """Every rule of ``rules`` on one encoded image. Never raises for a bad image: it fails the report."""
-    m = measure(data, settings)
+def check_image(data: bytes, rules: MarketplaceRules, name: str = "image", settings: Settings | None = None,
+                product: np.ndarray | None = None) -> ImageReport:
+    """Every rule of ``rules`` on one encoded image. Never raises for a bad image: it fails the report. ``product``
+    (bool, the image's size) is where the product is when that is known, as for bgflow's own outputs."""
+    m = measure(data, settings, product)
     results = []
     for key in Rules.model_fields:
         rule = getattr(rules.rules, key)
@@ -386,7 +447,8 @@ def check_image(data: bytes, rules: MarketplaceRules, name: str = "image",
     passed = m.format != "unknown" and all(r.status != "fail" for r in results)
     error = m.error if m.format != "unknown" else {"code": "unsupported_format",
                                                     "message": "This is not an image file bgflow can read."}
-    return ImageReport(image=name, marketplace=rules.marketplace, passed=passed, results=results, error=error)
+    return ImageReport(image=name, marketplace=rules.marketplace, passed=passed, results=results, error=error,
+                       product_source=m.product_source)
 
 
 Outcome = tuple[bool | None, Any, str, str]
@@ -429,7 +491,9 @@ def background_shares(image: np.ndarray, product: np.ndarray, rule: BackgroundRu
     shadow = np.zeros((h, w), bool)
     if rule.shadows_allowed and product.any():
         shadow = _attached_shadow(image, product, near, white)
-    judged = ~near & ~shadow
+    # Background is what the frame edge reaches without crossing the product: a region the product encloses is
+    # seen through it or is its own surface (a white face between darker edges), judged with the product.
+    judged = _reachable_from_border(~near) & ~shadow
     off = ~white & judged
     off_colour = [int(v) for v in np.median(image[off], axis=0)] if off.any() else [rule.white] * 3
     return {"border": _share(white, border & judged), "background": _share(white, judged),
@@ -620,10 +684,11 @@ CHECKS = {
 }
 
 
-def compliance_block(final: bytes, preset: str) -> dict[str, Any] | None:
+def compliance_block(final: bytes, preset: str, product: np.ndarray | None = None) -> dict[str, Any] | None:
     """The manifest's ``compliance`` block: the final image checked against the rules of the marketplace whose
-    preset made it; None for a preset that is not a marketplace's."""
+    preset made it (``product``: the run's own mask placed on the final); None for a preset that is not a
+    marketplace's."""
     if preset not in marketplaces():
         return None
-    report = check_image(final, load_rules(preset), name=f"final for {preset}").to_dict()
+    report = check_image(final, load_rules(preset), name=f"final for {preset}", product=product).to_dict()
     return {k: report[k] for k in ("marketplace", "passed", "failed", "warnings", "results")}

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .compliance import compliance_block
+from .compliance import compliance_block, placed_mask
 from .errors import BgflowError
 from .normalize import IMAGE_SUFFIXES, read_source
 from .options import RunOptions
@@ -50,9 +50,11 @@ def process(job: Job, storage: Storage, executor: InProcessExecutor,
         opts = job.options.resolved(settings)
         manifest["settings"] = settings_snapshot(settings, opts, executor.backend_names())
         manifest["seed"] = opts.seed
+        mask = None
         for event in run(job, executor, should_stop):
             manifest["stages"].append({"name": event.stage, "backend": event.backend, "ms": event.ms})
-            _record(event, manifest, storage, prefix, opts, settings.jpeg_quality, writer, pending)
+            mask = event.images.get("mask", mask)
+            _record(event, manifest, storage, prefix, opts, settings.jpeg_quality, writer, pending, mask)
             if on_event:
                 on_event(event)
         for done in pending:
@@ -89,7 +91,7 @@ def record_failure(job: Job, storage: Storage, error: BgflowError) -> dict[str, 
 
 
 def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefix: str, opts: RunOptions,
-            quality: int, writer: ThreadPoolExecutor, pending: list[Future]) -> None:
+            quality: int, writer: ThreadPoolExecutor, pending: list[Future], mask: np.ndarray | None) -> None:
     p = event.payload
 
     def later(key: str, encode_fn, image) -> None:
@@ -114,7 +116,10 @@ def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefi
         name = final_name(opts.format, out["variant"])
         data = encode(event.images["final"], opts.format, quality)
         _put(manifest, storage, f"{prefix}/{name}", data)
-        compliance = compliance_block(data, opts.preset)  # None unless the preset is a marketplace's
+        final = event.images["final"]
+        product = None if mask is None else placed_mask(mask, out["placement"]["scale"], out["placement"]["offset"],
+                                                        (final.shape[1], final.shape[0]))
+        compliance = compliance_block(data, opts.preset, product)  # None unless the preset is a marketplace's
         manifest["variants"].append({"file": name, **out, "compliance": compliance})
         if out["variant"] == 0:
             manifest["compliance"] = compliance

@@ -44,8 +44,8 @@ def listing_photo(size: tuple[int, int] = (1600, 1600), fill: float = 0.9, backg
     img = np.clip(img * (1 - a) + product * a + 0.5, 0, 255).astype(np.uint8)
     unit = min(w, h) / 1600
     if text:
-        cv2.putText(img, "SALE -50%", (round(40 * unit), round(h - 60 * unit)), cv2.FONT_HERSHEY_SIMPLEX,
-                    2.2 * unit, (200, 20, 20), max(1, round(4 * unit)), cv2.LINE_AA)
+        cv2.putText(img, "SALE -50%", (round(30 * unit), round(h - 30 * unit)), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.6 * unit, (200, 20, 20), max(1, round(4 * unit)), cv2.LINE_AA)
     if swatch:
         s = round(90 * unit)
         cv2.rectangle(img, (round(30 * unit), round(30 * unit)), (round(30 * unit) + s, round(30 * unit) + s),

@@ -470,3 +470,18 @@ def test_cli_fix_with_a_user_rules_file(cli, photos, tmp_path):
     fixed = json.loads((tmp_path / "r.json").read_text())["fixed"]
     assert fixed[0]["passed"]
     assert 0.6 <= fixed[0]["report"]["results"][1]["measured"]["bbox_long"] <= 0.7
+
+
+def test_check_of_a_bgflow_output_uses_the_run_mask(made):
+    from events.check import run_mask_for
+
+    marketplace, folder, manifest = made["amazon-white_cabinet-white"]
+    final = folder / manifest["variants"][0]["file"]
+    product = run_mask_for(final)
+    assert product is not None and product.shape[::-1] == Image.open(final).size
+    report = check_image(final.read_bytes(), load_rules(marketplace), product=product)
+    assert report.passed and report.product_source == "run mask"
+    # Exactly the preset's fill: the run's mask is where the product was placed.
+    assert result(report, "fill").measured["bbox_long"] == pytest.approx(preset_for(load_rules(marketplace)).fill,
+                                                                         abs=0.005)
+    assert run_mask_for(Path(__file__)) is None
