@@ -365,16 +365,15 @@ def split_marks(mask: np.ndarray, share: float = 0.05, gap: float = 0.03) -> tup
 def _header(data: bytes) -> dict[str, Any]:
     """Size, format, mode and profile from the file itself (normalize converts these away)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # only the header is read here; normalize enforces the pixel limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
         size = im.size
         if (im.getexif() or {}).get(0x0112) in (5, 6, 7, 8):
             size = (size[1], size[0])
         icc = im.info.get("icc_profile")
         fmt, mode = PIL_FORMATS.get(im.format or "", (im.format or "unknown").lower()), im.mode
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return {"size": (0, 0), "format": "unknown", "mode": "", "profile": "untagged", "file_bytes": len(data)}
     return {"size": size, "format": fmt, "mode": mode, "profile": _profile(icc, mode), "file_bytes": len(data)}
 
@@ -444,9 +443,9 @@ def check_image(data: bytes, rules: MarketplaceRules, name: str = "image", setti
         results.append(RuleResult(rule=key, level=rule.level, status=status, measured=measured, limit=limit,
                                   fix=None if status == "pass" else fix, source=rule.source.url,
                                   confirmed=rule.source.confirmed))
-    passed = m.format != "unknown" and all(r.status != "fail" for r in results)
-    error = m.error if m.format != "unknown" else {"code": "unsupported_format",
-                                                    "message": "This is not an image file bgflow can read."}
+    passed = m.format != "unknown" and m.error is None and all(r.status != "fail" for r in results)
+    error = m.error or (None if m.format != "unknown" else {
+        "code": "unsupported_format", "message": "This is not an image file bgflow can read."})
     return ImageReport(image=name, marketplace=rules.marketplace, passed=passed, results=results, error=error,
                        product_source=m.product_source)
 

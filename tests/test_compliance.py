@@ -365,11 +365,29 @@ def test_post_check_bad_input(client, body, status, code):
     assert res.status_code == status and res.json()["error"]["code"] == code, res.json()
 
 
-def test_post_check_not_an_image_is_a_failed_report(client):
+def test_post_check_unreadable_input_is_a_coded_4xx(client):
     res = client.post("/check", files={"file": ("x.jpg", b"hello", "image/jpeg")}, data={"marketplace": "ebay"})
-    assert res.status_code == 200 and res.json()["passed"] is False
-    assert res.json()["error"]["code"] == "unsupported_format"
+    assert res.status_code == 415 and res.json()["error"]["code"] == "unsupported_format"
+    truncated = encode(listing_photo((800, 800)))[:5000]
+    res = client.post("/check", files={"file": ("x.jpg", truncated, "image/jpeg")}, data={"marketplace": "ebay"})
+    assert res.status_code == 422 and res.json()["error"]["code"] == "corrupt_image"
     assert client.post("/check", content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+    res = client.post("/check", files={"file": ("x.jpg", b"", "image/jpeg")}, data={"marketplace": "ebay"})
+    assert res.status_code == 400 and res.json()["error"]["code"] == "empty_input"
+
+
+def test_post_check_blank_image_is_a_failed_report(client):
+    blank = encode(np.full((1200, 1200, 3), 255, np.uint8))
+    res = client.post("/check", files={"file": ("b.jpg", blank, "image/jpeg")}, data={"marketplace": "amazon"})
+    assert res.status_code == 200 and not res.json()["passed"] and "fill" in res.json()["failed"]
+
+
+def test_too_many_pixels_fails_the_report():
+    from pipeline.settings import get_settings
+
+    settings = get_settings().model_copy(update={"max_pixels": 1_000_000})
+    report = check_image(encode(listing_photo((1200, 1200))), load_rules("ebay"), settings=settings)
+    assert not report.passed and report.error["code"] == "image_too_large"
 
 
 # ------------------------------------------------------------------------------------ passes by construction

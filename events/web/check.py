@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.compliance import check_image, load_rules, marketplaces
-from pipeline.errors import EmptyInput, ImageTooLarge, InvalidOption, UnsupportedFormat
+from pipeline.errors import EmptyInput, ImageTooLarge, InputError, InvalidOption, UnsupportedFormat
 
 from .deps import PoolDep, SettingsDep, require_token
 
 router = APIRouter(tags=["compliance"], dependencies=[Depends(require_token)])
+INPUT_ERRORS = {cls.code: cls for cls in InputError.__subclasses__()}  # unreadable, too large, too small ...
 
 
 class CheckRequest(BaseModel):
@@ -49,6 +50,9 @@ async def check(request: Request, pool: PoolDep, settings: SettingsDep) -> dict:
         raise ImageTooLarge(f"The image is {len(data) / 1e6:.1f} MB; the limit is {settings.max_bytes / 1e6:.0f} MB.")
     # A check is CPU work like a run: it takes a place in the same bounded queue (ServerBusy -> 503 when full).
     report = await asyncio.wrap_future(pool.submit(check_image, data, rules, name, settings))
+    unreadable = INPUT_ERRORS.get((report.error or {}).get("code"))
+    if unreadable is not None:  # nothing could be measured: the request is at fault, not the image's compliance
+        raise unreadable(report.error["message"])
     return report.to_dict()
 
 
