@@ -227,14 +227,15 @@ def _size_limits(r: Rules, aspect: float) -> tuple[int, int]:
 
 
 def _preset_fill(rule: FillRule | None) -> float:
-    """Placement fills the canvas along the product's limiting side, which is the bbox_long measure; the other
-    measures are smaller for the same placement, so the target moves up when they set the minimum."""
+    """The share placement gives the product's limiting side: that is the bbox_long measure, placed exactly, a
+    margin inside the limits. The area measures depend on the product's shape and cannot be placed exactly: their
+    minimum is taken as the extent a square product would need (a thinner product can still fall short)."""
     if rule is None:
         return 0.85
     lo = rule.min or 0.0
     hi = rule.max or 1.0
-    if rule.measure != "bbox_long":  # bbox_area <= bbox_long**2 ... only bbox_long can be placed exactly
-        lo = lo**0.5 if lo else 0.0
+    if rule.measure != "bbox_long":
+        lo = lo**0.5
     target = min(lo + FILL_MARGIN, hi - FILL_MARGIN) if rule.min else hi - FILL_MARGIN
     if not lo < target < hi:
         raise InvalidOption(f"The fill limits {rule.min}-{rule.max} leave no room for a placement.")
