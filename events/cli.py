@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from events.settings import get_settings
@@ -29,7 +30,7 @@ FORMAT_HELP = "png | jpg | webp"
 
 
 def _usage_error(exc: BgflowError) -> typer.Exit:
-    console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    console.print(f"[red]error[/red] {exc.code}: {escape(exc.message)}")
     return typer.Exit(2)
 
 
@@ -112,9 +113,8 @@ def run_cmd(
                                       "workers": workers, "total_s": round(time.perf_counter() - t0, 2),
                                       "items": rows})
     for r in failed:
-        console.print(f"[red]failed[/red] {r['name']}: {r['error']['code']}: {r['error']['message']}", markup=False)
-    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {out}",
-                  markup=False)
+        console.print(f"[red]failed[/red] {escape(r['name'])}: {r['error']['code']}: {escape(r['error']['message'])}")
+    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {escape(str(out))}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -165,7 +165,7 @@ OUTCOME_COLOURS = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": 
 
 def _show_outcome(outcome) -> None:
     colour = OUTCOME_COLOURS[outcome.status]
-    console.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.source} {outcome.detail}")
+    console.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.source)} {escape(outcome.detail)}")
 
 
 def _trigger_setup(preset: str | None, size: int | None, format: str | None):

@@ -131,8 +131,8 @@ def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, t
     assert short.claim("s3://b/dead-worker")[0] == "busy"
 
 
-def _objects(s3, bucket: str) -> set[str]:
-    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+def _objects(s3, bucket: str, prefix: str = "") -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
 
 
 def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
@@ -260,3 +260,51 @@ def test_s3_worker_stops_cleanly_on_sigterm(aws, tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped on SIGTERM" in err
+
+
+def test_a_killed_workers_image_is_taken_over_by_the_next_delivery(aws, tmp_path):
+    """kill -9 mid-image: the claim stops being renewed and the message stays hidden for 1.5 leases, then the next
+    delivery takes the stale claim over and runs the image; no receive is wasted on 'busy' meanwhile."""
+    import signal
+
+    url, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-kill", visibility_timeout_s=30)
+    s3.create_bucket(Bucket="kill-out")
+    s3.put_object(Bucket="photos-kill", Key="big.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1", "BGFLOW_LEDGER_LEASE_S": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue, "--out",
+                             "s3://kill-out/out", "--wait", "1", "--size", "4096", "--preset", "landscape"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = S3Ledger(s3, "kill-out", "out/.bgflow/ledger", lease_s=3)
+    deadline = time.monotonic() + 60
+    while not _objects(s3, "kill-out", "out/.bgflow/ledger/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)  # mid-image: no clean-up of any kind
+    proc.wait(timeout=10)
+    assert not s3.list_objects_v2(Bucket="kill-out", Prefix="out/big.jpg/manifest.json").get("KeyCount")
+
+    settings = Settings(output_size=128, ledger_lease_s=3)
+    intake = Intake(settings, InProcessExecutor(settings), S3Storage(s3, "kill-out", "out"), ledger)
+    worker = S3Worker(s3, sqs, queue, intake, RunOptions(size=128))
+    outcomes, t0 = [], time.monotonic()
+    while not any(o.status == "ok" for o in outcomes) and time.monotonic() - t0 < 30:
+        outcomes += [o for o in worker.poll_once(wait_s=1) if o.source.endswith("big.jpg")]
+    assert [o.status for o in outcomes] == ["ok"], outcomes  # the first receive after the kill runs it
+    manifest = json.loads(s3.get_object(Bucket="kill-out", Key="out/big.jpg/manifest.json")["Body"].read())
+    assert manifest["status"] == "ok"
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_a_deleted_object_is_a_coded_failure_and_its_message_goes(aws):
+    _, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-gone")
+    s3.put_object(Bucket="photos-gone", Key="gone.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    s3.delete_object(Bucket="photos-gone", Key="gone.jpg")
+    settings = Settings(output_size=128)
+    ledger = S3Ledger(s3, "photos-gone", "out/.bgflow/ledger")
+    worker = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), S3Storage(s3, "photos-gone", "out"),
+                                             ledger))
+    outcomes = [o for o in worker.drain(wait_s=1, idle_polls=1) if o.source.endswith("gone.jpg")]
+    assert [o.status for o in outcomes] == ["failed"] and outcomes[0].detail.startswith("input_not_found")
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
