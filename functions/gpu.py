@@ -76,9 +76,11 @@ class Orienter(_Model):
 
 
 @app.function(image=gpu_image, volumes={WEIGHTS_DIR: weights}, secrets=secrets, timeout=3600)
-def download_models(names: list[str] | None = None) -> list[tuple[str, str]]:
-    """Fill the weights Volume: ``modal run modal_app.py::download_models``."""
-    done = download(Settings(weights_dir=WEIGHTS_DIR), names)
+def download_models(names: str = "") -> list[tuple[str, str]]:
+    """Fill the weights Volume: ``modal run modal_app.py::download_models [--names flux-fill,realesrgan]`` (all models
+    when no names are given)."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()] or None
+    done = download(Settings(weights_dir=WEIGHTS_DIR), wanted)
     weights.commit()
     return done
 
