@@ -1,5 +1,6 @@
-"""GPU classes, one per model: weights load once per container in ``@modal.enter`` (into CPU memory under the memory
-snapshot, then onto the GPU), from the weights Volume. Each method decodes wire data, runs the stage, encodes."""
+"""GPU classes, one per model: weights load once per container in ``@modal.enter``, from the weights Volume, in the
+dtype they run in on the GPU (Flux Fill and SAM 2 bf16, Real-ESRGAN and DINOv2 fp16): into CPU memory under the
+memory snapshot, then moved (not cast) onto the GPU. Each method decodes wire data, runs the stage, encodes."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import modal
 from .infra import WEIGHTS_DIR, app, gpu_image, secrets, weights
 
 with gpu_image.imports():
-    import torch
-
     from pipeline.models import download
     from pipeline.remote import handle
     from pipeline.runner import InProcessExecutor
@@ -21,8 +20,11 @@ GPU_CLASS = dict(image=gpu_image, volumes={WEIGHTS_DIR: weights}, enable_memory_
                  retries=modal.Retries(max_retries=1, initial_delay=5.0))
 
 
+GPU_DEVICE = "cuda"  # where the models run; the snapshot phase has no GPU, so they load onto the CPU first
+
+
 def _executor(**backend: str) -> "InProcessExecutor":
-    return InProcessExecutor(Settings(weights_dir=WEIGHTS_DIR, device="cpu", **backend))
+    return InProcessExecutor(Settings(weights_dir=WEIGHTS_DIR, device=GPU_DEVICE, load_device="cpu", **backend))
 
 
 class _Model:
@@ -34,7 +36,7 @@ class _Model:
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        self.executor.to("cuda" if torch.cuda.is_available() else "cpu")
+        self.executor.to(GPU_DEVICE)
 
 
 # Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time.

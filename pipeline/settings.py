@@ -41,12 +41,14 @@ class Settings(BaseSettings):
     orienter: str = "geometric"
     weights_dir: Path = Path("weights")
     model_revisions: dict[str, str] = Field(default_factory=dict, description="Model name -> Hub commit to download.")
-    device: str = Field("auto", description="auto (cuda when available), cpu or cuda.")
+    device: str = Field("auto", description="Where models run: auto (cuda when available), cpu or cuda; their dtype "
+                        "follows it (bf16/fp16 on cuda, fp32 on cpu).")
+    load_device: str | None = Field(None, description="Where weights are loaded before .to(device) moves them "
+                                    "(cpu under a memory snapshot); None: straight onto the device.")
     # Flux Fill
     flux_steps: int = Field(28, ge=1, le=100)
     flux_guidance: float = 30.0
     flux_cpu_offload: bool = False
-    flux_compile: bool = False
     # Real-ESRGAN
     upscale_tile: int = Field(512, ge=32, description="Tile size in pixels for the x4 model; 0 overlap below 32.")
     upscale_tile_overlap: int = Field(32, ge=0)
@@ -78,7 +80,10 @@ class Settings(BaseSettings):
     shopify_webhook_secret: SecretStr | None = Field(None, description="The app's client secret: signs webhooks.")
     shopify_access_token: SecretStr | None = Field(None, description="Admin API token used to upload results.")
     shopify_shops: list[str] = Field(default_factory=list, description="Shop domains whose webhooks are accepted.")
-    shopify_api_version: str = "2025-01"
+    # The latest stable Admin API version: released 2026-10-01, supported until 2027-10-01
+    # (https://shopify.dev/docs/api/usage/versioning, release schedule).
+    shopify_api_version: str = Field("2026-10", pattern=r"^\d{4}-(01|04|07|10)$",
+                                     description="Admin API version (YYYY-MM, a quarterly release).")
     shopify_admin_base_url: str | None = Field(None, description="Override https://<shop> (a test or proxy server).")
     shopify_image_hosts: list[str] = Field(default_factory=lambda: ["cdn.shopify.com"],
                                            description="Hosts product images are fetched from.")

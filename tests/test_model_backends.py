@@ -179,6 +179,7 @@ def test_gpu_classes_run_with_local_and_tiny_models(weights, monkeypatch):
     from pipeline.segment import refine
 
     monkeypatch.setattr(gpu, "WEIGHTS_DIR", str(weights))
+    monkeypatch.setattr(gpu, "GPU_DEVICE", "cpu")  # no GPU here: the models run in fp32 on the CPU
     monkeypatch.setenv("BGFLOW_FLUX_STEPS", "2")
     norm = normalize(SAMPLE)
     coarse = coarse_foreground(norm)
