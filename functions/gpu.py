@@ -8,16 +8,17 @@ from typing import Any
 
 import modal
 
-from .infra import WEIGHTS_DIR, app, gpu_image, secrets, weights
+from . import blobs
+from .infra import RUNS_DIR, WEIGHTS_DIR, app, gpu_image, runs, secrets, weights
 
 with gpu_image.imports():
     from pipeline.models import download
-    from pipeline.remote import handle
+    from pipeline.remote import handle, settings_from
     from pipeline.runner import InProcessExecutor
     from pipeline.settings import Settings
 
-GPU_CLASS = dict(image=gpu_image, volumes={WEIGHTS_DIR: weights}, enable_memory_snapshot=True, scaledown_window=300,
-                 retries=modal.Retries(max_retries=1, initial_delay=5.0))
+GPU_CLASS = dict(image=gpu_image, volumes={WEIGHTS_DIR: weights, RUNS_DIR: runs}, enable_memory_snapshot=True,
+                 scaledown_window=300, retries=modal.Retries(max_retries=1, initial_delay=5.0))
 
 
 GPU_DEVICE = "cuda"  # where the models run; the snapshot phase has no GPU, so they load onto the CPU first
@@ -38,6 +39,19 @@ class _Model:
     def to_gpu(self) -> None:
         self.executor.to(GPU_DEVICE)
 
+    def _run(self, stage: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The loaded model with the job's settings: its backend must be this class's; its per-job knobs (steps,
+        guidance, tiles) apply to this call. Inputs arrive one at a time, so swapping them is safe."""
+        settings = settings_from(payload["settings"], weights_dir=WEIGHTS_DIR, device=GPU_DEVICE, load_device="cpu")
+        for family, name in self.backend.items():
+            if getattr(settings, family) != name:
+                raise ValueError(f"{type(self).__name__} serves {family}={name}, the job asked for "
+                                 f"{getattr(settings, family)}")
+            model = getattr(self.executor, family)
+            if hasattr(model, "settings"):
+                model.settings = settings
+        return handle(stage, payload, self.executor, blobs.for_payload(payload))
+
 
 # Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time.
 @app.cls(gpu="H100", timeout=900, **GPU_CLASS)
@@ -46,7 +60,7 @@ class Inpainter(_Model):
 
     @modal.method()
     def compose(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return handle("compose", payload, self.executor)
+        return self._run("compose", payload)
 
 
 # Real-ESRGAN x4 is small (17M parameters) and tiled: an L4 is plenty and cheaper.
@@ -56,7 +70,7 @@ class Upscaler(_Model):
 
     @modal.method()
     def upscale(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return handle("upscale", payload, self.executor)
+        return self._run("upscale", payload)
 
 
 @app.cls(gpu="L4", timeout=300, **GPU_CLASS)
@@ -65,7 +79,7 @@ class Segmenter(_Model):
 
     @modal.method()
     def segment(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return handle("segment", payload, self.executor)
+        return self._run("segment", payload)
 
 
 @app.cls(gpu="L4", timeout=300, **GPU_CLASS)
@@ -74,7 +88,7 @@ class Orienter(_Model):
 
     @modal.method()
     def orient(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return handle("orient", payload, self.executor)
+        return self._run("orient", payload)
 
 
 @app.function(image=gpu_image, volumes={WEIGHTS_DIR: weights}, secrets=secrets, timeout=3600)

@@ -3,19 +3,20 @@ the artefacts on the runs Volume and returns the step events with the manifest."
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable
 
 import modal
 
+from . import blobs
 from .cpu import CPU_FUNCTIONS
 from .gpu import GPU_CLASSES
 from .infra import RUNS_DIR, app, cpu_image, runs
 
 with cpu_image.imports():
     from pipeline.contract import process
-    from pipeline.remote import RemoteExecutor
+    from pipeline.remote import RemoteExecutor, settings_from
     from pipeline.runner import Job, RunOptions
-    from pipeline.settings import Settings
     from pipeline.storage import LocalStorage
 
 
@@ -32,21 +33,29 @@ def remote_call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
 CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = remote_call
 
 
-def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[str, Any]], root: str) -> dict[str, Any]:
-    """job: {"source": bytes, "name": str, "options": {...}, "settings": {...}} -> {"manifest", "events"}."""
-    settings = Settings(**job.get("settings", {}))
+def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[str, Any]], root: str,
+                store: Any = None) -> dict[str, Any]:
+    """job: {"source": bytes, "name": str, "options": {...}, "settings": portable_settings(...)} -> {"manifest",
+    "events"}. The job's settings over this container's environment (its secrets); images between stages through
+    ``store`` (stored once, referenced) when given."""
+    settings = settings_from(job.get("settings", {}))
     events: list[dict[str, Any]] = []
     record = lambda e: events.append({"step": e.step, "stage": e.stage, "backend": e.backend, "ms": e.ms,  # noqa: E731
                                       **e.payload})
     manifest = process(Job(source=job["source"], name=job.get("name", "image"),
                            options=RunOptions(**job.get("options", {}))),
-                       LocalStorage(root), RemoteExecutor(settings, call), on_event=record)
+                       LocalStorage(root), RemoteExecutor(settings, call, store), on_event=record)
     return {"manifest": manifest, "events": events}
 
 
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, timeout=1800, max_containers=50)
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    out = orchestrate(job, CALL, RUNS_DIR)
+    """One image: the single entry for every trigger. ``job`` is plain data (see :func:`orchestrate`)."""
+    store = blobs.STORE(uuid.uuid4().hex)
+    try:
+        out = orchestrate(job, CALL, RUNS_DIR, store)
+    finally:
+        store.remove()
     if not modal.is_local():
         runs.commit()  # make the artefacts visible to other containers now
     return out

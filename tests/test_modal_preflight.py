@@ -57,13 +57,14 @@ def test_every_modal_run_command_in_the_readme_resolves_and_parses():
 # Expected container specs: (gpu, cpu, memory MiB, timeout s, retries, volumes). Every function of the app is here,
 # so a new one cannot be deployed without its spec being stated.
 CPU_STAGE = (None, 2.0, 2048)
+RUNS = {"/runs": "bgflow-runs"}
+GPU = {"/weights": "bgflow-weights", **RUNS}
 SPECS = {
-    "normalize": (*CPU_STAGE, 60, 2, {}), "analyze": (*CPU_STAGE, 120, 2, {}), "segment": (*CPU_STAGE, 120, 2, {}),
-    "compose": (*CPU_STAGE, 60, 2, {}), "upscale": (*CPU_STAGE, 120, 2, {}), "keep": (*CPU_STAGE, 60, 2, {}),
-    "Inpainter.*": ("H100", None, None, 900, 1, {"/weights": "bgflow-weights"}),
-    "Upscaler.*": ("L4", None, None, 300, 1, {"/weights": "bgflow-weights"}),
-    "Segmenter.*": ("L4", None, None, 300, 1, {"/weights": "bgflow-weights"}),
-    "Orienter.*": ("L4", None, None, 300, 1, {"/weights": "bgflow-weights"}),
+    "normalize": (*CPU_STAGE, 60, 2, RUNS), "analyze": (*CPU_STAGE, 120, 2, RUNS),
+    "segment": (*CPU_STAGE, 120, 2, RUNS), "compose": (*CPU_STAGE, 60, 2, RUNS), "upscale": (*CPU_STAGE, 120, 2, RUNS),
+    "keep": (*CPU_STAGE, 60, 2, RUNS),
+    "Inpainter.*": ("H100", None, None, 900, 1, GPU), "Upscaler.*": ("L4", None, None, 300, 1, GPU),
+    "Segmenter.*": ("L4", None, None, 300, 1, GPU), "Orienter.*": ("L4", None, None, 300, 1, GPU),
     "download_models": (None, None, None, 3600, None, {"/weights": "bgflow-weights"}),
     "run_job": (None, None, None, 1800, None, {"/runs": "bgflow-runs"}),
     "s3_poll": (None, None, None, triggers.POLL_SECONDS + 600, None, {}),
