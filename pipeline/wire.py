@@ -125,8 +125,8 @@ class FolderBlobs:
 
 class Codec:
     """Turns arrays into wire images and back, through a Blobs store when given. What it sent or received is
-    remembered by array identity (up to ``max_bytes`` of arrays), so the same array crosses as the same value without
-    another encoding; arrays handed to stages are treated as immutable."""
+    remembered by array identity (up to ``max_bytes`` of arrays; 0 remembers nothing), so the same array crosses as
+    the same value without another encoding; arrays handed to stages are treated as immutable."""
 
     def __init__(self, blobs: Blobs | None = None, max_bytes: int = 256 * 1024 * 1024):
         self.blobs, self.max_bytes = blobs, max_bytes
@@ -135,6 +135,8 @@ class Codec:
         self.encoded = 0  # PNG encodings made, for the bench
 
     def _remember(self, arr: np.ndarray, value: Any) -> None:
+        if self.max_bytes <= 0:
+            return
         self._known[id(arr)] = (arr, value)
         self._bytes += arr.nbytes
         while self._bytes > self.max_bytes and len(self._known) > 1:
