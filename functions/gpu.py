@@ -53,8 +53,9 @@ class _Model:
         return handle(stage, payload, self.executor, blobs.for_payload(payload))
 
 
-# Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time.
-@app.cls(gpu="H100", timeout=900, **GPU_CLASS)
+# Flux Fill (12B transformer + T5-XXL) in bf16 needs ~35 GB: an 80 GB H100, one image at a time. The weights sit in
+# CPU memory first (the snapshot phase has no GPU): 40 GiB is requested so that phase is never short of memory.
+@app.cls(gpu="H100", timeout=900, memory=40 * 1024, **GPU_CLASS)
 class Inpainter(_Model):
     backend = {"background": "flux-fill"}
 

@@ -88,6 +88,18 @@ def test_the_other_models_load_in_their_gpu_dtype(entered, name, attr, dtype):
     assert backend.dtype == dtype
 
 
+def test_a_gpu_class_applies_the_jobs_knobs_and_refuses_another_backend(entered):
+    from pipeline.remote import portable_settings
+    from pipeline.settings import Settings
+
+    inst, _ = entered("Upscaler")
+    with pytest.raises(ValueError, match="serves upscaler=realesrgan"):
+        inst._run("upscale", {"settings": portable_settings(Settings(upscaler="lanczos"))})
+    with pytest.raises(KeyError):  # the knobs are applied, then the (empty) payload is decoded
+        inst._run("upscale", {"settings": portable_settings(Settings(upscaler="realesrgan", upscale_tile=64))})
+    assert inst.executor.upscaler.settings.upscale_tile == 64
+
+
 def test_the_flux_compile_option_is_gone():
     from pipeline.settings import Settings
 

@@ -63,7 +63,7 @@ SPECS = {
     "normalize": (*CPU_STAGE, 60, 2, RUNS), "analyze": (*CPU_STAGE, 120, 2, RUNS),
     "segment": (*CPU_STAGE, 120, 2, RUNS), "compose": (*CPU_STAGE, 60, 2, RUNS), "upscale": (*CPU_STAGE, 120, 2, RUNS),
     "keep": (*CPU_STAGE, 60, 2, RUNS),
-    "Inpainter.*": ("H100", None, None, 900, 1, GPU), "Upscaler.*": ("L4", None, None, 300, 1, GPU),
+    "Inpainter.*": ("H100", None, 40 * 1024, 900, 1, GPU), "Upscaler.*": ("L4", None, None, 300, 1, GPU),
     "Segmenter.*": ("L4", None, None, 300, 1, GPU), "Orienter.*": ("L4", None, None, 300, 1, GPU),
     "download_models": (None, None, None, 3600, None, {"/weights": "bgflow-weights"}),
     "run_job": (None, None, None, 1800, None, {"/runs": "bgflow-runs"}),
