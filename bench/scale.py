@@ -230,7 +230,7 @@ def batch(count: int, max_containers: int, measured: dict, gpu: bool, trigger: s
     wall = wait + cold + count / rate
     idle = concurrency * (V("gpu_scaledown_s") * (V("h100_usd_per_s") + V("l4_usd_per_s")) if gpu else
                           len(CPU_STAGES) * V("stage_scaledown_s") * V("stage_cpu_request") * V("cpu_usd_per_core_s"))
-    return {"trigger": trigger, "gpu": gpu, "count": count, "max_containers": max_containers,
+    return {"trigger": trigger, "gpu": gpu, "wire": measured["mode"], "count": count, "max_containers": max_containers,
             "concurrency": concurrency, "per_image_latency_s": round(one["latency_s"], 3),
             "images_per_s": round(rate, 3), "bound_by": min(limits, key=limits.get), "wall_s": round(wall, 1),
             "usd": round(count * one["usd"] + idle, 2), "usd_per_1000": round(1000 * one["usd"], 3)}
@@ -264,9 +264,11 @@ def check(paths: list[Path], size: int, cpu_per_image: float) -> list[dict]:
             results = pool.map(_worker, [(c, size) for c in chunks])
         busy = max(r[0] for r in results)
         predicted = max(len(c) for c in chunks) * cpu_per_image
+        busy_cpu = max(r[1] for r in results)
         rows.append({"workers": workers, "images": len(paths), "wall_s": round(max(r[2] for r in results), 2),
-                     "busy_s": round(busy, 2), "busy_cpu_s": round(max(r[1] for r in results), 2),
+                     "busy_s": round(busy, 2), "busy_cpu_s": round(busy_cpu, 2),
                      "predicted_s": round(predicted, 2), "measured_over_predicted": round(busy / predicted, 3),
+                     "cpu_over_predicted": round(busy_cpu / predicted, 3),
                      "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]})
     return rows
 
@@ -304,6 +306,7 @@ def main() -> None:
     chosen = modes["store"]
     scenarios = [batch(args.count, c, chosen, gpu, trigger) for trigger in ("s3", "executor-modal")
                  for gpu in (False, True) for c in sorted({1, 10, args.max_containers})]
+    scenarios += [batch(args.count, args.max_containers, modes["bytes"], False, "s3")]  # the Volume's trade-off
     checks = check(paths, args.size, chosen["cpu_s"])
 
     data = {"machine": machine(), "folder": str(args.folder), "images": len(paths), "size": args.size,
@@ -322,16 +325,20 @@ def main() -> None:
                          [[s, round(chosen["stages_cpu_s"][s], 3), round(chosen["stages_s"][s], 3)]
                           for s in CPU_STAGES] + [["orchestrator", round(chosen["orchestrator_cpu_s"], 3), "-"]]),
           "", f"## {args.count} images: predicted wall time and cost", "",
-          markdown_table(["trigger", "backends", "max_containers", "concurrency", "latency s", "images/s", "bound by",
-                          "wall", "USD", "USD/1000"],
-                         [[s["trigger"], "flux+realesrgan (GPU)" if s["gpu"] else "embedded (CPU)",
+          markdown_table(["trigger", "backends", "wire", "max_containers", "concurrency", "latency s", "images/s",
+                          "bound by", "wall", "USD", "USD/1000"],
+                         [[s["trigger"], "flux+realesrgan (GPU)" if s["gpu"] else "embedded (CPU)", s["wire"],
                            s["max_containers"], s["concurrency"], s["per_image_latency_s"], s["images_per_s"],
                            s["bound_by"], _duration(s["wall_s"]), s["usd"], s["usd_per_1000"]] for s in scenarios]),
           "", "## Check: the same orchestration here, in-process call seam", "",
-          markdown_table(["workers", "images", "busy s", "busy CPU s", "predicted s", "measured/predicted",
-                          "wall s (with start-up)", "load avg before, after"],
+          markdown_table(["workers", "images", "busy s", "busy CPU s", "predicted s", "busy/predicted",
+                          "CPU/predicted", "wall s (with start-up)", "load avg before, after"],
                          [[c["workers"], c["images"], c["busy_s"], c["busy_cpu_s"], c["predicted_s"],
-                           c["measured_over_predicted"], c["wall_s"], c["load_avg_1min"]] for c in checks]),
+                           c["measured_over_predicted"], c["cpu_over_predicted"], c["wall_s"], c["load_avg_1min"]]
+                          for c in checks]),
+          "", "busy: the busiest worker's seconds over its images (start-up and warm-up image excluded); predicted: "
+          "ceil(images / workers) x the CPU seconds of one image. Where the load average is above the core count, "
+          "other processes share the cores and busy exceeds the prediction while CPU seconds still split as modelled.",
           "", "## Inputs", "",
           markdown_table(["input", "value", "kind", "source"],
                          [[k, f"{v:g}" if isinstance(v, float) else v, kind, src]

@@ -42,7 +42,7 @@ def test_the_web_app_starts_from_exactly_the_files_its_container_ships(loaded, t
 
 def _readme_modal_runs() -> list[str]:
     text = (ROOT / "README.md").read_text()
-    return sorted(set(re.findall(r"`modal run ([^`\s]+)[^`]*`", text)))
+    return sorted(set(re.findall(r"`[^`]*?\bmodal run ([^`\s]+)[^`]*`", text)))
 
 
 def test_every_modal_run_command_in_the_readme_resolves_and_parses():
