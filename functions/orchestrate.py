@@ -3,7 +3,9 @@ the artefacts on the runs Volume and returns the step events with the manifest."
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 import modal
@@ -33,16 +35,38 @@ def remote_call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
 CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = remote_call
 
 
+INPUT_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,7}$")
+
+
+def job_source(job: dict[str, Any], root: str, reload: Callable[[], None] | None = None) -> bytes:
+    """The job's input: ``source`` (bytes) or ``source_key``, a file the caller put on the runs Volume (a path
+    relative to the runs folder: no absolute paths, no dot-names, so never outside it)."""
+    if ("source" in job) == ("source_key" in job):
+        raise ValueError("a job has exactly one of 'source' (bytes) and 'source_key' (a runs Volume key)")
+    if "source" in job:
+        if not isinstance(job["source"], (bytes, bytearray)):
+            raise ValueError("'source' must be bytes")
+        return bytes(job["source"])
+    key = job["source_key"]
+    if not isinstance(key, str) or not INPUT_KEY.match(key):
+        raise ValueError(f"not a runs Volume key: {str(key)[:80]!r}")
+    path = Path(root) / key
+    if not path.is_file() and reload is not None:
+        reload()  # written by another container since this one last looked
+    return path.read_bytes()
+
+
 def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[str, Any]], root: str,
-                store: Any = None) -> dict[str, Any]:
-    """job: {"source": bytes, "name": str, "options": {...}, "settings": portable_settings(...)} -> {"manifest",
-    "events"}. The job's settings over this container's environment (its secrets); images between stages through
-    ``store`` (stored once, referenced) when given."""
+                store: Any = None, reload: Callable[[], None] | None = None) -> dict[str, Any]:
+    """job: {"source": bytes | "source_key": str, "name": str, "options": {...}, "settings": portable_settings(...)}
+    -> {"manifest", "events"}. The job's settings over this container's environment (its secrets); images between
+    stages through ``store`` (stored once, referenced) when given."""
+    source = job_source(job, root, reload)
     settings = settings_from(job.get("settings", {}))
     events: list[dict[str, Any]] = []
     record = lambda e: events.append({"step": e.step, "stage": e.stage, "backend": e.backend, "ms": e.ms,  # noqa: E731
                                       **e.payload})
-    manifest = process(Job(source=job["source"], name=job.get("name", "image"),
+    manifest = process(Job(source=source, name=job.get("name", "image"),
                            options=RunOptions(**job.get("options", {}))),
                        LocalStorage(root), RemoteExecutor(settings, call, store), on_event=record)
     return {"manifest": manifest, "events": events}
@@ -53,7 +77,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """One image: the single entry for every trigger. ``job`` is plain data (see :func:`orchestrate`)."""
     store = blobs.STORE(uuid.uuid4().hex)
     try:
-        out = orchestrate(job, CALL, RUNS_DIR, store)
+        out = orchestrate(job, CALL, RUNS_DIR, store, reload=None if modal.is_local() else runs.reload)
     finally:
         store.remove()
     if not modal.is_local():

@@ -29,7 +29,6 @@ Call = Callable[[str, dict[str, Any]], dict[str, Any]]
 GPU_TARGETS = {
     ("background", "flux-fill"): "gpu.Inpainter.compose",
     ("upscaler", "realesrgan"): "gpu.Upscaler.upscale",
-    ("upscaler", "sd-x4"): "gpu.Upscaler.upscale",
     ("segmenter", "sam2"): "gpu.Segmenter.segment",
     ("orienter", "orient-anything"): "gpu.Orienter.orient",
 }

@@ -132,3 +132,16 @@ def test_blob_keys_and_namespaces_are_checked(tmp_path):
     for bad in ("../../etc/passwd", "0" * 40 + ".png/../x", "x.png"):
         with pytest.raises(ValueError):
             store.get(bad)
+
+
+def test_a_job_reads_its_input_from_the_runs_volume_by_key(seam, tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "inputs").mkdir(parents=True)
+    (runs / "inputs" / "box.jpg").write_bytes(SAMPLE.read_bytes())
+    job = {k: v for k, v in _job(Settings()).items() if k != "source"} | {"source_key": "inputs/box.jpg"}
+    assert orchestrate.run_job.local(job)["manifest"]["status"] == "ok"
+    for bad in ("../secrets", "/etc/passwd", "inputs/../../x", ".wire/x", "inputs//x", "a\\b"):
+        with pytest.raises(ValueError):
+            orchestrate.job_source({"source_key": bad}, str(runs))
+    with pytest.raises(ValueError):
+        orchestrate.job_source({"source": b"x", "source_key": "inputs/box.jpg"}, str(runs))
