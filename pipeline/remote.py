@@ -45,20 +45,19 @@ def target_for(stage: str, settings: Settings) -> str:
 
 # Fields that describe the machine a process runs on, not the job: never sent, each container has its own.
 MACHINE_FIELDS = frozenset({"weights_dir", "runs_dir", "cache_dir", "device", "load_device"})
+SECRET_FIELDS = frozenset(name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation))
 
 
 def portable_settings(settings: Settings) -> dict[str, Any]:
     """The settings a job carries to other containers: everything but secrets and machine paths, as JSON values."""
-    secret = {name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)}
-    return settings.model_dump(mode="json", exclude=secret | MACHINE_FIELDS)
+    return settings.model_dump(mode="json", exclude=SECRET_FIELDS | MACHINE_FIELDS)
 
 
 def settings_from(carried: dict[str, Any], **machine: Any) -> Settings:
     """A container's settings for one call: the carried ones over its own environment (secrets, paths), and
     ``machine`` (e.g. the weights folder of a GPU class) over both. Carried secrets or machine fields are refused."""
     unexpected = sorted(set(carried) - set(Settings.model_fields))
-    leaked = sorted(set(carried) & (MACHINE_FIELDS | {n for n, f in Settings.model_fields.items()
-                                                      if "SecretStr" in str(f.annotation)}))
+    leaked = sorted(set(carried) & (MACHINE_FIELDS | SECRET_FIELDS))
     if unexpected or leaked:
         raise ValueError(f"settings a job may not carry: {', '.join(unexpected + leaked)}")
     return Settings(**{**carried, **machine})
