@@ -107,6 +107,10 @@ async def _load_images(images: list[Any]) -> dict[int, str | None]:
                     errors[id(image)] = None
                 except modal.exception.InvalidError as exc:
                     errors[id(image)] = str(exc)
+            # Forget the stand-in ids (the mount layers found stay listed): a later real deploy loads afresh.
+            for future in resolver._local_uuid_to_future.values():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    future.result()._unhydrate()
     finally:
         ENVIRONMENT_CACHE.pop("", None)
         if saved is not None:
