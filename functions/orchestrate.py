@@ -35,6 +35,7 @@ def remote_call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
 CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = remote_call
 
 
+RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 INPUT_KEY = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,7}$")
 
 
@@ -58,15 +59,18 @@ def job_source(job: dict[str, Any], root: str, reload: Callable[[], None] | None
 
 def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[str, Any]], root: str,
                 store: Any = None, reload: Callable[[], None] | None = None) -> dict[str, Any]:
-    """job: {"source": bytes | "source_key": str, "name": str, "options": {...}, "settings": portable_settings(...)}
-    -> {"manifest", "events"}. The job's settings over this container's environment (its secrets); images between
+    """job: {"source": bytes | "source_key": str, "name": str, "options": {...}, "settings": portable_settings(...),
+    "run_id": optional} -> {"manifest", "events"}. The job's settings over this container's environment (its secrets); images between
     stages through ``store`` (stored once, referenced) when given."""
     source = job_source(job, root, reload)
     settings = settings_from(job.get("settings", {}))
+    run_id = job.get("run_id") or uuid.uuid4().hex[:12]
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise ValueError(f"not a run id: {str(run_id)[:80]!r}")
     events: list[dict[str, Any]] = []
     record = lambda e: events.append({"step": e.step, "stage": e.stage, "backend": e.backend, "ms": e.ms,  # noqa: E731
                                       **e.payload})
-    manifest = process(Job(source=source, name=job.get("name", "image"),
+    manifest = process(Job(source=source, name=job.get("name", "image"), run_id=run_id,
                            options=RunOptions(**job.get("options", {}))),
                        LocalStorage(root), RemoteExecutor(settings, call, store), on_event=record)
     return {"manifest": manifest, "events": events}
@@ -74,7 +78,10 @@ def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[
 
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, timeout=1800, max_containers=50)
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """One image: the single entry for every trigger. ``job`` is plain data (see :func:`orchestrate`)."""
+    """One image: the single entry for every trigger. ``job`` is plain data (see :func:`orchestrate`); its run id is
+    this call's FunctionCall id unless the job names one, so a caller that spawned it can use that id as the job id."""
+    if not job.get("run_id") and modal.current_function_call_id():
+        job = {**job, "run_id": modal.current_function_call_id()}
     store = blobs.STORE(uuid.uuid4().hex)
     try:
         out = orchestrate(job, CALL, RUNS_DIR, store, reload=None if modal.is_local() else runs.reload)

@@ -145,3 +145,11 @@ def test_a_job_reads_its_input_from_the_runs_volume_by_key(seam, tmp_path):
             orchestrate.job_source({"source_key": bad}, str(runs))
     with pytest.raises(ValueError):
         orchestrate.job_source({"source": b"x", "source_key": "inputs/box.jpg"}, str(runs))
+
+
+def test_the_run_id_is_the_callers_or_the_function_calls(seam, monkeypatch):
+    assert orchestrate.run_job.local(_job(Settings()) | {"run_id": "fc-01ABCdef"})["manifest"]["run_id"] == "fc-01ABCdef"
+    monkeypatch.setattr(orchestrate.modal, "current_function_call_id", lambda: "fc-spawned42")
+    assert orchestrate.run_job.local(_job(Settings()))["manifest"]["run_id"] == "fc-spawned42"
+    with pytest.raises(ValueError):
+        orchestrate.run_job.local(_job(Settings()) | {"run_id": "../x"})
