@@ -33,11 +33,12 @@ from pipeline.errors import BgflowError, ImageTooLarge, InputNotFound, InternalE
 from pipeline.normalize import read_source
 from pipeline.options import RunOptions
 from pipeline.runner import Job
+from pipeline.settings import Settings as PipelineSettings
 from pipeline.storage import Storage, error_code
 from pipeline.types import StageEvent
 
 from .fetch import AllowList, check_url, fetch_image
-from .ledger import Ledger
+from .ledger import DEFAULT_LEASE_S, Ledger
 from .outcome import Outcome, error_detail
 from .settings import Settings
 
@@ -259,7 +260,7 @@ class Intake:
     """Accepts requests and runs them once. Collaborators are passed in: settings, the executor (in-process, a
     process pool, Modal stages), where run contracts go, and the ledger (None: no idempotency, e.g. the CLI)."""
 
-    def __init__(self, settings: Settings, executor: Any, storage: Storage, ledger: Ledger | None = None,
+    def __init__(self, settings: PipelineSettings, executor: Any, storage: Storage, ledger: Ledger | None = None,
                  attempts: int = 1, backoff_s: float = 2.0):
         self.settings, self.executor, self.storage, self.ledger = settings, executor, storage, ledger
         self.attempts, self.backoff_s = max(1, attempts), backoff_s
@@ -296,7 +297,8 @@ class Intake:
             if state == "busy":
                 return Outcome(what, "busy", "another worker is processing it")
             token = (record or {}).get("token")
-        renewer = _Renewer(self.ledger, ticket.key, token, self.settings.ledger_lease_s / 3, heartbeat)
+        renewer = _Renewer(self.ledger, ticket.key, token, getattr(self.ledger, "lease_s", DEFAULT_LEASE_S) / 3,
+                           heartbeat)
         try:
             with renewer:
                 manifest, finished = self._attempts(ticket, on_event, should_stop, finish)
