@@ -9,18 +9,17 @@ from typing import Any, Callable
 
 import modal
 
+from . import state
 from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 
 with cpu_image.imports():
     from events.s3 import ObjectCreated, worker_for
     from events.outcome import Outcome
     from events.shopify import ProductCreated, ShopifyTrigger
-    from events.ledger import DictLedger
     from pipeline.remote import RemoteExecutor
     from events.settings import get_settings
     from pipeline.storage import LocalStorage
 
-LEDGER_DICT = "bgflow-ledger"
 POLL_SECONDS = 50  # each scheduled run drains for this long, then the next one starts
 # The poller is scheduled only when the deploy names a queue (BGFLOW_SQS_QUEUE_URL in the deploying shell); its AWS
 # credentials and BGFLOW_S3_OUTPUT come from a secret named in BGFLOW_MODAL_SECRETS.
@@ -35,14 +34,6 @@ def _call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = _call  # tests replace it with in-process calls
-
-
-def _ledger() -> Any:
-    return DictLedger(modal.Dict.from_name(LEDGER_DICT, create_if_missing=True),
-                      lease_s=get_settings().ledger_lease_s)
-
-
-LEDGER: Callable[[], Any] = _ledger  # tests replace it with a local ledger
 
 
 # The deploying shell's queue settings reach the poller as a secret: an image build step after the project code is
@@ -115,7 +106,7 @@ def s3_poll() -> list[dict[str, str | None]]:
 def shopify_product(product: dict[str, Any]) -> list[dict[str, str | None]]:
     """A verified products/create delivery: each image once, results uploaded to the product."""
     settings = get_settings()
-    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), LEDGER())
+    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), state.LEDGER())
     outcomes = trigger.handle(ProductCreated.from_dict(product))
     if not modal.is_local():
         runs.commit()

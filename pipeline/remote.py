@@ -54,14 +54,15 @@ def portable_settings(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json", include=set(Settings.model_fields) - SECRET_FIELDS - MACHINE_FIELDS)
 
 
-def settings_from(carried: dict[str, Any], **machine: Any) -> Settings:
+def settings_from(carried: dict[str, Any], cls: type[Settings] = Settings, **machine: Any) -> Settings:
     """A container's settings for one call: the carried ones over its own environment (secrets, paths), and
-    ``machine`` (e.g. the weights folder of a GPU class) over both. Carried secrets or machine fields are refused."""
+    ``machine`` (e.g. the weights folder of a GPU class) over both. Carried secrets or machine fields are refused.
+    ``cls`` may be an adapter's subclass (its extra fields come from the container's environment)."""
     unexpected = sorted(set(carried) - set(Settings.model_fields))
     leaked = sorted(set(carried) & (MACHINE_FIELDS | SECRET_FIELDS))
     if unexpected or leaked:
         raise ValueError(f"settings a job may not carry: {', '.join(unexpected + leaked)}")
-    return Settings(**{**carried, **machine})
+    return cls(**{**carried, **machine})
 
 
 def for_cpu(carried: dict[str, Any]) -> dict[str, Any]:

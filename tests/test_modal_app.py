@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 modal = pytest.importorskip("modal")
 
 import modal_app  # noqa: E402,F401
-from functions import cpu, gpu, infra, orchestrate, triggers  # noqa: E402
+from functions import cpu, gpu, infra, orchestrate, state, triggers  # noqa: E402
 from functions import web as web_fn  # noqa: E402
 from pipeline.remote import target_for  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -165,7 +165,7 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     from events.settings import get_settings
 
     monkeypatch.setattr(triggers, "CALL", recording_call)
-    monkeypatch.setattr(triggers, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
+    monkeypatch.setattr(state, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
     monkeypatch.setattr(triggers, "RUNS_DIR", str(tmp_path))
     monkeypatch.setenv("BGFLOW_SHOPIFY_ACCESS_TOKEN", "shpat_x")
     get_settings.cache_clear()

@@ -22,7 +22,7 @@ from events.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
 from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
 from events.settings import Settings  # noqa: E402
 from pipeline.storage import S3Storage  # noqa: E402
-from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws  # noqa: E402
+from tests.loopback import AWS_TEST_ENV, AtomicDict, bucket_notifying_queue, moto_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "data" / "events"
@@ -82,27 +82,6 @@ def aws():
 def _queue_for(aws, bucket: str) -> str:
     _, s3, sqs = aws
     return bucket_notifying_queue(s3, sqs, bucket, visibility_timeout_s=1)
-
-
-class AtomicDict:
-    """modal.Dict's put-if-absent contract, in memory (a real Dict needs Modal's servers)."""
-
-    def __init__(self):
-        self.data, self.lock = {}, threading.Lock()
-
-    def put(self, key, value, *, skip_if_exists=False):
-        with self.lock:
-            if skip_if_exists and key in self.data:
-                return False
-            self.data[key] = value
-            return True
-
-    def get(self, key, default=None):
-        return self.data.get(key, default)
-
-    def pop(self, key, default=None):
-        with self.lock:
-            return self.data.pop(key, default)
 
 
 @pytest.mark.parametrize("kind", ["local", "s3", "dict"])
