@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -177,8 +178,10 @@ def _cli_row(case: FileCase, path: str, by_input: dict, folders: dict, out: Path
 
 
 def _last_traceback(stderr: str) -> str:
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else "")[:300]
+    """The exception line of the last traceback on stderr (else its last line)."""
+    lines = [line.strip(" │") for line in stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    return ((errors or lines or [""])[-1])[:300]
 
 
 def cli_option(args: list[str], workdir: Path) -> Observed:
@@ -212,8 +215,28 @@ def http_client(runs_dir: Path) -> Iterator[Any]:
     from pipeline.settings import Settings
 
     settings = Settings(runs_dir=runs_dir, max_concurrent_jobs=4)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(ServerErrors(create_app(settings)), raise_server_exceptions=False) as client:
         yield client
+
+
+class ServerErrors:
+    """ASGI wrapper that remembers the last exception the app let escape (the cause of a 500)."""
+
+    def __init__(self, app):
+        self.app, self.last = app, ""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.last = ""
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            self.last = f"{type(exc).__name__}: {exc}"[:300]
+            raise
+
+
+def _server_error(client) -> str:
+    return getattr(client.app, "last", "")
 
 
 def _b64(data: bytes) -> str:
@@ -251,7 +274,9 @@ def photography(client, http: Http, secrets: tuple[bytes, ...] = ()) -> Observed
             return Observed("leak", status, detail=leak)
         if status != 200:
             code, message = _error(_Reply(status, body))
-            return Observed(code if status < 500 else f"http_{status}:{code}", status, detail=message[:200])
+            if status >= 500:
+                return Observed(f"http_{status}", status, detail=_server_error(client) or message[:200])
+            return Observed(code, status, detail=message[:200])
         try:
             lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
         except ValueError as exc:
@@ -293,8 +318,9 @@ def jobs(client, http: Http | None = None, files: dict | None = None, data: dict
             return Observed("leak", r.status_code, detail=leak)
         if r.status_code not in (200, 202):
             code, message = _error(r)
-            return Observed(code if r.status_code < 500 else f"http_{r.status_code}:{code}", r.status_code,
-                            detail=message[:200])
+            if r.status_code >= 500:
+                return Observed(f"http_{r.status_code}", r.status_code, detail=_server_error(client) or message[:200])
+            return Observed(code, r.status_code, detail=message[:200])
         job_id = r.json()["id"]
         deadline = time.monotonic() + HTTP_DEADLINE_S - 5
         while time.monotonic() < deadline:
@@ -333,7 +359,9 @@ def scenario(client, case: RequestCase) -> Observed:
         leak = _leak(detail.encode(errors="replace"), case.secrets)
         if leak:
             return Observed("leak", status, detail=leak)
-        return Observed(code if status < 500 else f"http_{status}:{code}", status, detail=detail)
+        if status >= 500:
+            return Observed(f"http_{status}", status, detail=_server_error(client) or detail)
+        return Observed(code, status, detail=detail)
 
     return within(HTTP_DEADLINE_S, call)
 
