@@ -34,11 +34,12 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
+    from events.intake import Intake
     from events.s3 import S3Worker
     from pipeline.contract import process
-    from pipeline.ledger import S3Ledger
+    from events.ledger import S3Ledger
     from pipeline.runner import InProcessExecutor, Job, RunOptions
-    from pipeline.settings import Settings
+    from events.settings import Settings
     from pipeline.storage import LocalStorage, S3Storage
 
     cases = [c for c in load_cases(default_folder()) if c.label != "scene"][: args.count]
@@ -58,8 +59,9 @@ def main() -> None:
         s3.create_bucket(Bucket="bench-out")
         for case in cases:
             s3.put_object(Bucket="bench-in", Key=f"uploads/{case.path.name}", Body=case.path.read_bytes())
-        worker = S3Worker(s3, sqs, queue, executor, S3Storage(s3, "bench-out", "results"),
-                          S3Ledger(s3, "bench-out", "results/.bgflow/ledger"), options)
+        intake = Intake(executor.settings, executor, S3Storage(s3, "bench-out", "results"),
+                        S3Ledger(s3, "bench-out", "results/.bgflow/ledger"))
+        worker = S3Worker(s3, sqs, queue, intake, options)
 
         # 2. Through the S3 worker, until the queue is empty.
         last = [0.0]

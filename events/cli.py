@@ -11,47 +11,49 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.normalize import IMAGE_SUFFIXES
+from events.settings import get_settings
+from pipeline.errors import BgflowError, InvalidOption
+from pipeline.options import PRESETS, STYLE_CHOICES, RunOptions
+from pipeline.storage import LocalStorage
 
 app = typer.Typer(help="bgflow: product photos in, catalogue-ready images out.", no_args_is_help=True,
                   add_completion=False)
 console = Console(stderr=True)
 
 
-def collect_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded to their images (sorted, not recursive)."""
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
-        else:
-            found.append(p)  # a missing or odd file is reported per input, it does not stop the others
-    return found
+PRESET_HELP = " | ".join(PRESETS)
+STYLE_HELP = " | ".join(STYLE_CHOICES)
+FORMAT_HELP = "png | jpg | webp"
 
 
-def unique_names(paths: list[Path]) -> list[str]:
-    seen: dict[str, int] = {}
-    names = []
-    for p in paths:
-        stem = p.stem or "image"
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        names.append(stem if n == 0 else f"{stem}-{n + 1}")
-    return names
+def _usage_error(exc: BgflowError) -> typer.Exit:
+    console.print(f"[red]error[/red] {exc.code}: {escape(exc.message)}")
+    return typer.Exit(2)
+
+
+def _options(**chosen) -> RunOptions:
+    """The run options from the command line, checked before any work (a bad one exits with code 2)."""
+    try:
+        options = RunOptions.parse({k: v for k, v in chosen.items() if v is not None})
+        options.resolved(get_settings())
+        return options
+    except BgflowError as exc:
+        raise _usage_error(exc) from None
 
 
 @app.command("run")
 def run_cmd(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the run contract is written here).")],
-    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
-    style: Annotated[Optional[str], typer.Option(help="sweep | wall-floor | white | gradient | pastel | dark | auto")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=PRESET_HELP)] = None,
+    style: Annotated[Optional[str], typer.Option(help=STYLE_HELP)] = None,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels (64-8192).")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for the generated background.")] = None,
-    variants: Annotated[Optional[int], typer.Option(help="Number of background variants per photo.")] = None,
+    variants: Annotated[Optional[int], typer.Option(help="Number of background variants per photo (1-8).")] = None,
     on_scene: Annotated[Optional[str], typer.Option("--on-scene", help="keep (upscale only) | skip | process")] = None,
     prompt: Annotated[Optional[str], typer.Option(help="Override the background prompt (model backends).")] = None,
     describer: Annotated[Optional[str], typer.Option(help="heuristic | openai | auto")] = None,
@@ -60,20 +62,24 @@ def run_cmd(
     upscaler: Annotated[Optional[str], typer.Option(help="lanczos (default) or a model backend")] = None,
     orienter: Annotated[Optional[str], typer.Option(help="geometric (default) or a model backend")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Folder with model weights.")] = None,
-    executor_name: Annotated[str, typer.Option("--executor", help="local (this process) | modal (the deployed app)")] = "local",
+    executor_name: Annotated[str, typer.Option("--executor", help="local (this machine) | modal (the deployed app)")
+                             ] = "local",
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Images at once (default: the number of cores; "
+                                                   "with --executor modal: 8 calls at once).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from pipeline.contract import process, summary_row
-    from pipeline.errors import BgflowError
-    from pipeline.runner import InProcessExecutor, Job, RunOptions
-    from pipeline.settings import get_settings
-    from pipeline.storage import LocalStorage
+    from pipeline.runner import InProcessExecutor
 
+    from .batch import collect_inputs, default_workers, run_batch
+
+    options = _options(preset=preset, style=style, size=size, format=format, seed=seed, variants=variants,
+                       on_scene=on_scene, prompt=prompt)
     chosen = {"describer": describer, "segmenter": segmenter, "background": background, "upscaler": upscaler,
               "orienter": orienter, "weights_dir": weights}
     settings = get_settings().model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    executor = None
     try:
         if executor_name == "modal":
             from functions.lookup import deployed_call
@@ -81,36 +87,34 @@ def run_cmd(
 
             executor = RemoteExecutor(settings, deployed_call)
         elif executor_name == "local":
-            executor = InProcessExecutor(settings)
+            InProcessExecutor(settings)  # unknown backends and missing weights fail here, before any input runs
         else:
-            raise typer.BadParameter("use --executor local or --executor modal")
-        options = RunOptions(preset=preset, style=style, size=size, format=format, seed=seed, variants=variants,
-                             on_scene=on_scene, prompt=prompt)
-        options.resolved(executor.settings)
+            raise InvalidOption("use --executor local or --executor modal")
     except BgflowError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2)
+        raise _usage_error(exc) from None
     files = collect_inputs(inputs)
     if not files:
         console.print("[red]error[/red] no_input: no image files found in the given paths.")
         raise typer.Exit(2)
+    workers = workers or (8 if executor is not None else min(default_workers(), len(files)))
     storage = LocalStorage(out)
-    rows = []
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[current]}"), console=console, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("bgflow", total=len(files), current="")
-        for path, name in zip(files, unique_names(files)):
-            progress.update(task, current=path.name)
-            manifest = process(Job(source=path, name=name, options=options), storage, executor)
-            rows.append(summary_row(manifest))
+
+        def done(item, row) -> None:
+            progress.update(task, current=item.path.name)
             progress.advance(task)
+
+        rows = run_batch(files, out, options, settings, workers=workers, executor=executor, on_row=done)
     failed = [r for r in rows if r["status"] != "ok"]
     storage.put_json("summary.json", {"count": len(rows), "ok": len(rows) - len(failed), "failed": len(failed),
-                                      "total_s": round(time.perf_counter() - t0, 2), "items": rows})
+                                      "workers": workers, "total_s": round(time.perf_counter() - t0, 2),
+                                      "items": rows})
     for r in failed:
-        console.print(f"[red]failed[/red] {r['name']}: {r['error']['code']}: {r['error']['message']}")
-    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {out}")
+        console.print(f"[red]failed[/red] {escape(r['name'])}: {r['error']['code']}: {escape(r['error']['message'])}")
+    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {escape(str(out))}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -122,7 +126,7 @@ app.add_typer(models_app, name="models")
 def models_check() -> None:
     """List each model backend as ready or not, and why."""
     from pipeline.models import check
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
 
     rows = check(get_settings())
     for r in rows:
@@ -142,7 +146,7 @@ def models_download(names: Annotated[Optional[list[str]], typer.Argument(help="M
     record the commit each resolved to."""
     from pipeline.errors import BgflowError
     from pipeline.models import download
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
 
     try:
         done = download(get_settings(), names or None)
@@ -161,23 +165,18 @@ OUTCOME_COLOURS = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": 
 
 def _show_outcome(outcome) -> None:
     colour = OUTCOME_COLOURS[outcome.status]
-    console.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.source} {outcome.detail}")
+    console.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.source)} {escape(outcome.detail)}")
 
 
 def _trigger_setup(preset: str | None, size: int | None, format: str | None):
     """Run options checked against the settings, and the in-process executor; a bad option exits with code 2."""
-    from pipeline.errors import BgflowError
-    from pipeline.runner import InProcessExecutor, RunOptions
-    from pipeline.settings import get_settings
+    from pipeline.runner import InProcessExecutor
 
-    settings = get_settings()
+    options = _options(preset=preset, size=size, format=format)
     try:
-        options = RunOptions(preset=preset, size=size, format=format)
-        options.resolved(settings)
-        return options, InProcessExecutor(settings)
+        return options, InProcessExecutor(get_settings())
     except BgflowError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2)
+        raise _usage_error(exc) from None
 
 
 def _stop_on_sigterm():
@@ -201,13 +200,15 @@ def watch_cmd(
     format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
 ) -> None:
     """Process photos as they are dropped into FOLDER, each version of a file once (ledger in OUT/.bgflow)."""
+    from events.intake import Intake
+    from events.ledger import LocalLedger
     from events.watch import FolderWatcher
-    from pipeline.ledger import LocalLedger
-    from pipeline.storage import LocalStorage
 
     options, executor = _trigger_setup(preset, size, format)
-    watcher = FolderWatcher(folder, LocalStorage(out), executor, LocalLedger(out / ".bgflow" / "ledger"), options,
-                            settle_s=0.0 if once else 1.0)
+    settings = get_settings()
+    intake = Intake(settings, executor, LocalStorage(out),
+                    LocalLedger(out / ".bgflow" / "ledger", lease_s=settings.ledger_lease_s))
+    watcher = FolderWatcher(folder, intake, options, settle_s=0.0 if once else 1.0)
     if once:
         outcomes = watcher.poll_once()
         for o in outcomes:
@@ -236,7 +237,7 @@ def s3_worker_cmd(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from events.s3 import worker_for
     from pipeline.errors import BgflowError
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
 
     settings = get_settings()
     queue_url, output = queue or settings.sqs_queue_url, out or settings.s3_output

@@ -6,9 +6,10 @@ No work at import time: the app, its run pool and its settings are built by the 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -18,17 +19,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import __version__
 from pipeline.errors import BgflowError
-from pipeline.settings import Settings, get_settings
+from pipeline.storage import LocalStorage
 
+from .intake import Intake
+from .ledger import LocalLedger
+from .settings import Settings, get_settings
 from .web import health, jobs, photography, playground, webhooks
+from .web.deps import require_token
 from .web.playground import STATIC
 from .web.pool import RunPool, ServerBusy
+from .web.store import JobStore
 
 RETRY_AFTER_S = 5
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, from Content-Length or while reading a chunked body."""
+    """Refuse request bodies over ``limit`` bytes with 413: from Content-Length at once, or, for a chunked body, by
+    reading it (up to the limit) before the app sees it."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
@@ -38,27 +45,28 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await _too_large(self.limit)(scope, receive, send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                return await _too_large(self.limit)(scope, receive, send)
+            return await self.app(scope, receive, send)
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        messages, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge()
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                return await _too_large(self.limit)(scope, receive, send)
+            if not message.get("more_body"):
+                break
 
-        try:
-            await self.app(scope, counted, send)
-        except _BodyTooLarge:
-            await _too_large(self.limit)(scope, receive, send)
+        async def replay():
+            return messages.pop(0) if messages else await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -82,12 +90,22 @@ def create_app(settings: Settings | None = None, executor=None, shopify_trigger=
         yield
         app.state.pool.shutdown()
 
+    closed = settings.api_token is not None  # the API description is served only with the token, then
     app = FastAPI(title="bgflow", version=__version__, lifespan=lifespan,
-                  description="Product photos in, catalogue-ready images out.")
+                  description="Product photos in, catalogue-ready images out.",
+                  docs_url=None if closed else "/docs", redoc_url=None, openapi_url=None if closed else "/openapi.json")
     app.state.settings = settings
     app.state.pool = RunPool(settings, executor)
+    runs = Path(settings.runs_dir)
+    app.state.intake = Intake(settings, app.state.pool.executor, LocalStorage(runs),
+                              LocalLedger(runs / ".ledger", lease_s=settings.ledger_lease_s))
+    app.state.store = JobStore(runs)
     app.state.shopify_dispatch = shopify_dispatch or webhooks.PoolDispatch(
         app.state.pool, lambda: shopify_trigger or webhooks.local_trigger(settings, app.state.pool.executor))
+    if closed:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_token)])
+        def openapi() -> dict:
+            return app.openapi()
 
     @app.exception_handler(BgflowError)
     async def bgflow_error(_: Request, exc: BgflowError):

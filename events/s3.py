@@ -17,25 +17,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import unquote_plus, urlsplit
 
-from pipeline.contract import process, record_failure
-from pipeline.errors import ImageTooLarge, InvalidEvent, InvalidOption
-from pipeline.ledger import Ledger, S3Ledger
+from pipeline.errors import InvalidEvent, InvalidOption
 from pipeline.normalize import IMAGE_SUFFIXES
-from pipeline.runner import Job, RunOptions
-from pipeline.settings import Settings
+from pipeline.options import RunOptions
 from pipeline.storage import S3Storage
 
-from .outcome import Outcome, error_detail
+from .intake import BucketObject, Intake, key_folder
+from .ledger import S3Ledger
+from .outcome import Outcome
+from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Failures that may pass on a second try (a crashed stage, an unreachable model or service); the others are the image's.
-RETRYABLE = {"internal_error", "describer_failed", "external_service_failed"}
 
 
 def worker_for(settings: Settings, executor: Any, queue_url: str, output_url: str,
@@ -45,7 +42,7 @@ def worker_for(settings: Settings, executor: Any, queue_url: str, output_url: st
     bucket, prefix = parse_s3_url(output_url)
     s3, sqs = aws_clients(settings)
     ledger = S3Ledger(s3, bucket, f"{prefix}/.bgflow/ledger".strip("/"), lease_s=settings.ledger_lease_s)
-    return S3Worker(s3, sqs, queue_url, executor, S3Storage(s3, bucket, prefix), ledger, options)
+    return S3Worker(s3, sqs, queue_url, Intake(settings, executor, S3Storage(s3, bucket, prefix), ledger), options)
 
 
 @dataclass(frozen=True)
@@ -69,9 +66,8 @@ class ObjectCreated:
 
     @property
     def output_name(self) -> str:
-        """The key without its extension: the folder of this object's run contract under the output prefix."""
-        parts = [p for p in PurePosixPath(self.key).with_suffix("").parts if p not in ("", ".", "..", "/")]
-        return "/".join(parts) or "image"
+        """The folder of this object's run contract under the output prefix: its key, made safe, extension kept."""
+        return key_folder(self.key)
 
 
 def parse_event(payload: Any) -> list[ObjectCreated]:
@@ -145,50 +141,34 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
 
 
 class S3Worker:
-    """Turns queued S3 events into pipeline runs. Every collaborator is passed in: the boto3 clients, the executor
-    (in-process, or the Modal stages), where results go and the ledger."""
+    """Turns queued S3 events into runs through the intake (in-process, or the Modal stages; results and ledger in the
+    output bucket). The boto3 clients are passed in."""
 
-    def __init__(self, s3: Any, sqs: Any, queue_url: str, executor: Any, output: S3Storage, ledger: Ledger,
-                 options: RunOptions | None = None):
-        self.s3, self.sqs, self.queue_url = s3, sqs, queue_url
-        self.executor, self.output, self.ledger = executor, output, ledger
+    def __init__(self, s3: Any, sqs: Any, queue_url: str, intake: Intake, options: RunOptions | None = None):
+        self.s3, self.sqs, self.queue_url, self.intake = s3, sqs, queue_url, intake
+        self.output: S3Storage = intake.storage
         self.options = options or RunOptions()
-        self.max_bytes = executor.settings.max_bytes
+        self.lease_s = intake.settings.ledger_lease_s
         self.messages_seen = 0
 
-    def handle(self, event: ObjectCreated) -> Outcome:
+    def handle(self, event: ObjectCreated, message: dict[str, Any] | None = None) -> Outcome:
         """Run one created object, once. Raises only for failures worth a redelivery (the claim is released)."""
         prefix = self.output.prefix
         if event.bucket == self.output.bucket and (not prefix or event.key.startswith(prefix + "/")):
             return Outcome(event.uri, "ignored", "an output of bgflow itself")
         if PurePosixPath(event.key).suffix.lower() not in IMAGE_SUFFIXES:
             return Outcome(event.uri, "ignored", f"not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        state, record = self.ledger.claim(event.idempotency_key)
-        if state == "done":
-            return Outcome(event.uri, "duplicate", "already processed", (record or {}).get("result", {}).get("output"))
-        if state == "busy":
-            return Outcome(event.uri, "busy", "another worker is processing it")
-        try:
-            size = int(self.s3.head_object(Bucket=event.bucket, Key=event.key).get("ContentLength", 0))
-            job = Job(source=b"", name=event.output_name, options=self.options, filename=event.uri,
-                      idempotency_key=event.idempotency_key)
-            if size > self.max_bytes:  # refused unread; the input stays in its bucket
-                manifest = record_failure(job, self.output, ImageTooLarge(
-                    f"{event.uri} is {size / 1e6:.1f} MB; the limit is {self.max_bytes / 1e6:.0f} MB "
-                    "(BGFLOW_MAX_BYTES). Upload a smaller export of the photo."))
-            else:
-                data = self.s3.get_object(Bucket=event.bucket, Key=event.key)["Body"].read()
-                manifest = process(replace(job, source=data), self.output, self.executor)
-        except Exception:
-            self.ledger.release(event.idempotency_key)
-            raise
+        ticket = self.intake.accept(BucketObject(self.s3, event.bucket, event.key, event.version_id), self.options,
+                                    name=event.output_name, key=event.idempotency_key)
+        heartbeat = (lambda: self._hide(message, self.lease_s * 1.5)) if message else None
+        outcome = self.intake.run(ticket, heartbeat=heartbeat)
         output = f"s3://{self.output.bucket}/{self.output.object_key(event.output_name)}/"
-        if manifest["status"] == "failed" and manifest["error"]["code"] in RETRYABLE:
-            self.ledger.release(event.idempotency_key)  # recorded, and delivered again by SQS (then its DLQ)
-            return Outcome(event.uri, "busy", f"will be retried: {manifest['error']['code']}", output)
-        self.ledger.complete(event.idempotency_key, {"status": manifest["status"], "output": output,
-                                                     "error": manifest["error"], "run_id": manifest["run_id"]})
-        return Outcome(event.uri, manifest["status"], error_detail(manifest), output)
+        return Outcome(outcome.source, outcome.status, outcome.detail, output, outcome.result, outcome.manifest)
+
+    def _hide(self, message: dict[str, Any], seconds: float) -> None:
+        """Keep a message from redelivery for ``seconds`` (SQS allows up to 12 hours)."""
+        self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                           VisibilityTimeout=int(min(43_200, max(0, seconds))))
 
     def poll_once(self, wait_s: int = 20, max_messages: int = 1) -> list[Outcome]:
         """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled.
@@ -216,13 +196,15 @@ class S3Worker:
         keep = False
         for event in events:
             try:
-                outcome = self.handle(event)
+                outcome = self.handle(event, message)
             except Exception as exc:  # S3 or the executor failed: leave the message for a redelivery
                 log.exception("event for %s failed; the message stays on the queue", event.uri)
                 outcome = Outcome(event.uri, "busy", f"will be retried: {type(exc).__name__}")
             keep |= outcome.status == "busy"
             outcomes.append(outcome)
-        if not keep:
+        if keep:  # back when a dead holder's claim has gone stale, not at once (each receive counts to the DLQ)
+            self._hide(message, self.lease_s)
+        else:
             self._delete(message)
         return outcomes
 

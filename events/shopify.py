@@ -15,18 +15,22 @@ import hmac
 import json
 import logging
 import mimetypes
-from dataclasses import dataclass, replace
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from pipeline.contract import final_name, process, record_failure
-from pipeline.errors import BgflowError, ExternalServiceFailed, InvalidEvent, InvalidSignature
-from pipeline.ledger import Ledger
-from pipeline.runner import Job, RunOptions
-from pipeline.settings import Settings
+from pipeline.contract import final_name
+from pipeline.errors import ExternalServiceFailed, InvalidEvent, InvalidSignature
+from pipeline.options import RunOptions
 from pipeline.storage import Storage
 
-from .outcome import Outcome, error_detail
+from .fetch import AllowList
+from .intake import HttpsUrl, Intake, safe_segment
+from .ledger import Ledger
+from .outcome import Outcome
+from .settings import Settings
 from .shopify_admin import ShopifyAdmin
 
 log = logging.getLogger(__name__)
@@ -67,10 +71,12 @@ class ProductCreated:
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), int):
             raise InvalidEvent("Not a products/create payload: expected a JSON product with an integer 'id'.")
         images = []
-        for raw in payload.get("images") or []:
+        raw_images = payload.get("images")
+        for raw in raw_images if isinstance(raw_images, list) else []:
             if isinstance(raw, dict) and isinstance(raw.get("id"), int) and isinstance(raw.get("src"), str):
-                images.append(ProductImage(id=raw["id"], src=raw["src"], position=int(raw.get("position") or 1),
-                                           alt=raw.get("alt"), width=raw.get("width"), height=raw.get("height")))
+                images.append(ProductImage(id=raw["id"], src=raw["src"], position=_int(raw.get("position"), 1),
+                                           alt=raw["alt"] if isinstance(raw.get("alt"), str) else None,
+                                           width=_int(raw.get("width")), height=_int(raw.get("height"))))
         return cls(shop=shop, product_id=payload["id"], title=str(payload.get("title") or ""),
                    product_type=str(payload.get("product_type") or ""), images=tuple(images), webhook_id=webhook_id)
 
@@ -87,17 +93,25 @@ class ProductCreated:
         return cls(**(d | {"images": tuple(ProductImage(**i) for i in d["images"])}))
 
 
+def _int(value: Any, default: int | None = None) -> int | None:
+    """A field Shopify sends as an integer; anything else is treated as absent."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 class ShopifyTrigger:
-    """Runs a created product's images through the pipeline and uploads the results. Collaborators are passed in:
-    the executor, where the run contract goes, the ledger, the Admin API factory and the image fetcher."""
+    """Runs a created product's images through the intake, in parallel, and uploads the results. Collaborators are
+    passed in: the executor, where the run contract goes, the ledger and the Admin API factory."""
 
     def __init__(self, settings: Settings, executor: Any, storage: Storage, ledger: Ledger,
-                 admin: Callable[[str], ShopifyAdmin] | None = None, fetch: Callable[[str], bytes] | None = None,
-                 options: RunOptions | None = None):
-        self.settings, self.executor, self.storage, self.ledger = settings, executor, storage, ledger
+                 admin: Callable[[str], ShopifyAdmin] | None = None, options: RunOptions | None = None,
+                 attempts: int = 3, backoff_s: float = 2.0, parallel: int = 4, image_transport: Any = None):
+        self.settings = settings
+        self.intake = Intake(settings, executor, storage, ledger, attempts=attempts, backoff_s=backoff_s)
+        self.storage, self.ledger = storage, ledger
         self.admin = admin or self._default_admin
-        self.fetch = fetch or self._default_fetch
         self.options = options or RunOptions(preset="marketplace", on_scene="skip")
+        self.parallel = parallel
+        self.image_transport = image_transport  # an httpx transport for the CDN (tests); None: the network
 
     def _default_admin(self, shop: str) -> ShopifyAdmin:
         token = self.settings.shopify_access_token
@@ -107,43 +121,61 @@ class ShopifyTrigger:
         return ShopifyAdmin(shop, token.get_secret_value(), self.settings.shopify_api_version,
                             self.settings.shopify_admin_base_url)
 
-    def _default_fetch(self, url: str) -> bytes:
-        from .web.fetch import fetch_image
-
-        return fetch_image(url, self.settings.model_copy(update={"url_allow_hosts": self.settings.shopify_image_hosts}))
+    def pending(self, product: ProductCreated) -> list[ProductImage]:
+        """The product's images that are not bgflow's own results."""
+        return [image for image in product.images if MARK not in (image.alt or "").lower()]
 
     def handle(self, product: ProductCreated) -> list[Outcome]:
-        return [self.handle_image(product, image) for image in product.images
-                if MARK not in (image.alt or "").lower()]
+        """Every image of the product, in parallel; one image's failure never stops the others."""
+        images = self.pending(product)
+        if len(images) <= 1:
+            return [self.handle_safely(product, image) for image in images]
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(images)), thread_name_prefix="bgflow-shop") as pool:
+            return list(pool.map(lambda image: self.handle_safely(product, image), images))
+
+    def handle_safely(self, product: ProductCreated, image: ProductImage) -> Outcome:
+        try:
+            return self.handle_image(product, image)
+        except Exception as exc:  # released in the ledger: the next delivery or backfill runs it again
+            log.error("shopify image %s failed after retries: %s", product.image_key(image), type(exc).__name__)
+            return Outcome(product.image_key(image), "busy", f"will be retried: {type(exc).__name__}: {exc}")
 
     def handle_image(self, product: ProductCreated, image: ProductImage) -> Outcome:
         key = product.image_key(image)
-        state, record = self.ledger.claim(key)
-        if state != "new":
-            return Outcome(key, "duplicate" if state == "done" else "busy", "already processed" if state == "done"
-                           else "another worker is processing it", (record or {}).get("result", {}).get("output"))
-        name = f"shopify/{product.shop}/{product.product_id}/{image.id}"
-        job = Job(source=b"", name=name, options=self.options, filename=image.src, idempotency_key=key)
-        try:
-            try:
-                manifest = process(replace(job, source=self.fetch(image.src)), self.storage, self.executor)
-            except BgflowError as exc:  # the image URL failed or was refused: the record keeps the URL
-                manifest = record_failure(job, self.storage, exc)
-            uploaded = None
-            if manifest["status"] == "ok" and manifest["action"] == "processed":  # not scene photos kept as they are
-                final = final_name(manifest["settings"]["options"]["format"], 0)
-                alt = f"{image.alt or product.title} ({MARK})".strip()
-                uploaded = self.admin(product.shop).add_product_image(
-                    product.product_id, self.storage.get(f"{name}/{final}"),
-                    filename=f"{product.product_id}-{image.id}-{MARK}.{final.rsplit('.', 1)[-1]}", alt=alt,
-                    mime=mimetypes.guess_type(final)[0] or "image/png")
-        except Exception:
-            self.ledger.release(key)  # Shopify redelivers; the image runs again then
-            raise
-        self.ledger.complete(key, {"status": manifest["status"], "output": name, "error": manifest["error"],
-                                   "uploaded": uploaded})
-        detail = f"uploaded as {uploaded}" if uploaded else (error_detail(manifest) or "nothing to do")
-        return Outcome(key, manifest["status"], detail, name)
+        name = f"shopify/{safe_segment(product.shop)}/{product.product_id}/{image.id}"
+        source = HttpsUrl(image.src, AllowList.for_shopify_images(self.settings), self.image_transport)
+        ticket = self.intake.accept(source, self.options, name=name, key=key, check_input=False)
+
+        def upload(manifest: dict[str, Any]) -> dict[str, Any]:
+            if manifest["status"] != "ok" or manifest["action"] != "processed":  # scene photos are left as they are
+                return {"uploaded": None}
+            final = final_name(manifest["settings"]["options"]["format"], 0)
+            alt = f"{image.alt or product.title} ({MARK})".strip()
+            uploaded = self.admin(product.shop).add_product_image(
+                product.product_id, self.storage.get(f"{name}/{final}"),
+                filename=f"{product.product_id}-{image.id}-{MARK}.{final.rsplit('.', 1)[-1]}", alt=alt,
+                mime=mimetypes.guess_type(final)[0] or "image/png")
+            return {"uploaded": uploaded}
+
+        outcome = self.intake.run(ticket, finish=upload)
+        uploaded = (outcome.result or {}).get("uploaded")
+        detail = f"uploaded as {uploaded}" if uploaded else (outcome.detail or "nothing to do")
+        return Outcome(key, outcome.status, detail, name, outcome.result, outcome.manifest)
+
+
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com$")
+
+
+def check_shop(shop: str, settings: Settings) -> str:
+    """A shop's permanent ``*.myshopify.com`` domain, in the allow-list when one is set; InvalidEvent otherwise.
+    The Admin API token is only ever sent to such a shop."""
+    shop = shop.strip().lower()
+    if not SHOP_DOMAIN.match(shop):
+        raise InvalidEvent("X-Shopify-Shop-Domain must be a shop's '<name>.myshopify.com' domain.")
+    allowed = [s.lower() for s in settings.shopify_shops]
+    if allowed and shop not in allowed:
+        raise InvalidEvent(f"Shop '{shop}' is not in BGFLOW_SHOPIFY_SHOPS; its webhooks are not processed.")
+    return shop
 
 
 def parse_webhook(raw_body: bytes, headers: Mapping[str, str], settings: Settings) -> ProductCreated:
@@ -159,8 +191,5 @@ def parse_webhook(raw_body: bytes, headers: Mapping[str, str], settings: Setting
         payload = json.loads(raw_body)
     except ValueError:
         raise InvalidEvent("The webhook body is not JSON.") from None
-    allowed = [s.lower() for s in settings.shopify_shops]
-    shop = (headers.get("x-shopify-shop-domain") or "").lower()
-    if not shop or (allowed and shop not in allowed):
-        raise InvalidEvent(f"Shop '{shop}' is not in BGFLOW_SHOPIFY_SHOPS; its webhooks are not processed.")
+    shop = check_shop(headers.get("x-shopify-shop-domain") or "", settings)
     return ProductCreated.from_webhook(payload, shop, headers.get("x-shopify-webhook-id"))

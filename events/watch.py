@@ -10,21 +10,22 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from pipeline.contract import process
-from pipeline.ledger import Ledger
 from pipeline.normalize import IMAGE_SUFFIXES
-from pipeline.runner import Job, RunOptions
-from pipeline.storage import LocalStorage
+from pipeline.options import RunOptions
 
-from .outcome import Outcome, error_detail
+from .intake import Intake, LocalFile, key_folder
+from .outcome import Outcome
 
 
 class FolderWatcher:
-    def __init__(self, folder: Path, storage: LocalStorage, executor: Any, ledger: Ledger,
-                 options: RunOptions | None = None, settle_s: float = 1.0):
-        self.folder, self.storage, self.executor, self.ledger = Path(folder), storage, executor, ledger
+    """Runs each settled photo under ``folder`` through ``intake`` (whose storage is a local folder and whose ledger
+    keys file versions)."""
+
+    def __init__(self, folder: Path, intake: Intake, options: RunOptions | None = None, settle_s: float = 1.0):
+        self.folder, self.intake = Path(folder), intake
+        self.storage = intake.storage
         self.options = options or RunOptions()
         self.settle_s = settle_s
 
@@ -47,20 +48,12 @@ class FolderWatcher:
         for path, st in self.candidates():
             if now - st.st_mtime < self.settle_s:
                 continue  # still being written
-            key = self.version_key(path, st)
-            state, _ = self.ledger.claim(key)
-            if state != "new":
-                continue
-            name = path.relative_to(self.folder).with_suffix("").as_posix()
-            try:
-                manifest = process(Job(source=path, name=name, options=self.options, idempotency_key=key),
-                                   self.storage, self.executor)
-            except BaseException:
-                self.ledger.release(key)
-                raise
-            self.ledger.complete(key, {"status": manifest["status"], "output": name, "error": manifest["error"]})
-            output = str(self.storage.root / name)
-            outcomes.append(Outcome(str(path), manifest["status"], error_detail(manifest), output))
+            rel = path.relative_to(self.folder).as_posix()
+            ticket = self.intake.accept(LocalFile(path), self.options, name=key_folder(rel),
+                                        key=self.version_key(path, st))
+            outcome = self.intake.run(ticket)
+            if outcome.status in ("ok", "failed"):  # finished files are passed over quietly
+                outcomes.append(outcome)
         return outcomes
 
     def run(self, interval_s: float = 2.0, until: Callable[[], bool] = lambda: False,

@@ -12,10 +12,9 @@ from .gpu import GPU_CLASSES
 from .infra import RUNS_DIR, app, cpu_image, runs
 
 with cpu_image.imports():
-    from pipeline.contract import process
+    from events.intake import Intake, Upload
+    from events.settings import Settings
     from pipeline.remote import RemoteExecutor
-    from pipeline.runner import Job, RunOptions
-    from pipeline.settings import Settings
     from pipeline.storage import LocalStorage
 
 
@@ -38,10 +37,10 @@ def orchestrate(job: dict[str, Any], call: Callable[[str, dict[str, Any]], dict[
     events: list[dict[str, Any]] = []
     record = lambda e: events.append({"step": e.step, "stage": e.stage, "backend": e.backend, "ms": e.ms,  # noqa: E731
                                       **e.payload})
-    manifest = process(Job(source=job["source"], name=job.get("name", "image"),
-                           options=RunOptions(**job.get("options", {}))),
-                       LocalStorage(root), RemoteExecutor(settings, call), on_event=record)
-    return {"manifest": manifest, "events": events}
+    intake = Intake(settings, RemoteExecutor(settings, call), LocalStorage(root))
+    ticket = intake.accept(Upload(job["source"], job.get("filename")), job.get("options"),
+                           name=job.get("name", "image"))
+    return {"manifest": intake.run(ticket, on_event=record).manifest, "events": events}
 
 
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, timeout=1800, max_containers=50)

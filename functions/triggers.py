@@ -13,9 +13,9 @@ from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 with cpu_image.imports():
     from events.s3 import worker_for
     from events.shopify import ProductCreated, ShopifyTrigger
-    from pipeline.ledger import DictLedger
+    from events.ledger import DictLedger
     from pipeline.remote import RemoteExecutor
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
     from pipeline.storage import LocalStorage
 
 LEDGER_DICT = "bgflow-ledger"
@@ -55,7 +55,7 @@ def s3_poll() -> list[dict[str, str | None]]:
     worker = worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
     deadline = time.monotonic() + POLL_SECONDS
     outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline)
-    return [o.__dict__ for o in outcomes]
+    return [o.view() for o in outcomes]
 
 
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, secrets=secrets, timeout=1800, retries=1)
@@ -66,4 +66,4 @@ def shopify_product(product: dict[str, Any]) -> list[dict[str, str | None]]:
     outcomes = trigger.handle(ProductCreated.from_dict(product))
     if not modal.is_local():
         runs.commit()
-    return [o.__dict__ for o in outcomes]
+    return [o.view() for o in outcomes]

@@ -9,7 +9,7 @@ from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 with cpu_image.imports():
     from events.http import create_app
     from pipeline.remote import RemoteExecutor
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
 
 
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, secrets=secrets, timeout=900, min_containers=0)

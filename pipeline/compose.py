@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 
 from .errors import InvalidOption
+from .options import STYLES
 from .placement import canvas_size, place
 from .types import Analysis, Matte, Normalized, Orientation, Placement, Scene
 
 COMPOSE_SIDE = 1024
-STYLES = ("sweep", "wall-floor", "white", "gradient", "pastel", "dark")
 
 
 def _harmony(analysis: Analysis, style: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +131,6 @@ def compose(norm: Normalized, matte: Matte, analysis: Analysis, orientation: Ori
         raise InvalidOption(f"Unknown style '{style}'. Valid styles: {', '.join(STYLES)}.")
     canvas = canvas_size(preset, size, norm.size)
     placement = place(matte.bbox, preset, canvas)
-    if preset == "marketplace":
-        style = "white"  # marketplaces ask for pure white (255) around the product
     c = min(1.0, COMPOSE_SIDE / max(canvas))
     small = (max(16, round(canvas[0] * c)), max(16, round(canvas[1] * c)))
     rng = np.random.default_rng(seed)

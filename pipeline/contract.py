@@ -13,8 +13,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import BgflowError
-from .normalize import read_source
+from .normalize import IMAGE_SUFFIXES, read_source
 from .runner import InProcessExecutor, Job, run, settings_snapshot
+from .settings import Settings
 from .storage import Storage
 from .types import StageEvent
 from .upscale import encode, png_with_profile
@@ -32,8 +33,10 @@ def final_name(fmt: str, variant: int) -> str:
 
 
 def process(job: Job, storage: Storage, executor: InProcessExecutor,
-            on_event: Callable[[StageEvent], None] | None = None) -> dict[str, Any]:
-    """Run one job and write its artefacts and manifest under ``<job.name>/``. Never raises for a bad input."""
+            on_event: Callable[[StageEvent], None] | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Run one job and write its artefacts and manifest under ``<job.name>/``. Never raises for a bad input.
+    ``should_stop`` is asked between stages (a client that went away); a yes records the run as ``cancelled``."""
     settings = executor.settings
     prefix = job.name.strip("/")
     t0 = time.perf_counter()
@@ -45,7 +48,7 @@ def process(job: Job, storage: Storage, executor: InProcessExecutor,
         opts = job.options.resolved(settings)
         manifest["settings"] = settings_snapshot(settings, opts, executor.backend_names())
         manifest["seed"] = opts.seed
-        for event in run(job, executor):
+        for event in run(job, executor, should_stop):
             manifest["stages"].append({"name": event.stage, "backend": event.backend, "ms": event.ms})
             _record(event, manifest, storage, prefix, opts.format, settings.jpeg_quality, writer, pending)
             if on_event:
@@ -55,11 +58,12 @@ def process(job: Job, storage: Storage, executor: InProcessExecutor,
         if manifest["action"] is None:
             manifest["action"] = "skipped"
     except BgflowError as exc:
-        _fail(manifest, exc.to_dict(), job, storage, prefix)
+        _fail(manifest, exc.to_dict(), job, storage, prefix, settings)
     except Exception as exc:  # one broken input must not stop the batch; the record keeps what happened
         log.exception("run %s failed unexpectedly", job.run_id)
-        _fail(manifest, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__}: {exc}. "
-                         "The input is kept next to this manifest; please report it."}, job, storage, prefix)
+        _fail(manifest, {"code": "internal_error", "message": f"Unexpected {type(exc).__name__} in run {job.run_id} "
+                         "(details in the server log). The input is kept next to this manifest; please report it."},
+              job, storage, prefix, settings)
     writer.shutdown(wait=True)
     manifest["total_ms"] = round((time.perf_counter() - t0) * 1000.0, 2)
     storage.put_json(f"{prefix}/manifest.json", manifest)
@@ -123,26 +127,24 @@ def _put(manifest: dict[str, Any], storage: Storage, key: str, data: bytes) -> N
     manifest["files"].append(key.split("/", 1)[-1])
 
 
-def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: Storage, prefix: str) -> None:
+def _fail(manifest: dict[str, Any], error: dict[str, str], job: Job, storage: Storage, prefix: str,
+          settings: Settings) -> None:
     manifest["status"] = "failed"
     manifest["error"] = error
     try:
-        data = read_source(job.source) if not isinstance(job.source, (bytes, bytearray)) else bytes(job.source)
+        data = read_source(job.source, settings)
     except BgflowError:
         data = b""
     if data:  # the failed input is kept beside its manifest so nothing is lost
-        named = job.filename or (str(job.source) if isinstance(job.source, (str, Path)) else "")
-        ext = Path(named).suffix.lower()
-        _put(manifest, storage, f"{prefix}/input{ext if 0 < len(ext) <= 6 else '.bin'}", data)
+        named = job.filename or (job.source.name if isinstance(job.source, Path) else "")
+        ext = Path(named).suffix.lower()  # only an image extension: the name may come from a client
+        _put(manifest, storage, f"{prefix}/input{ext if ext in IMAGE_SUFFIXES else '.bin'}", data)
 
 
 def _describe_source(source: Any) -> str:
     if isinstance(source, Path):
         return str(source)
-    if isinstance(source, str) and len(source) < 1024 and not source.startswith("data:"):
-        return source
-    size = len(source) if isinstance(source, (bytes, bytearray, str)) else 0
-    return f"<{type(source).__name__}, {size} bytes>"
+    return f"<{len(source)} bytes>"
 
 
 def summary_row(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,13 @@ class EmptyInput(InputError):
     code = "empty_input"
 
 
+class InputNotFound(InputError):
+    """The named input (a local file, a bucket object) does not exist (any more)."""
+
+    code = "input_not_found"
+    http_status = 404
+
+
 class UnsupportedFormat(InputError):
     code = "unsupported_format"
     http_status = 415
@@ -121,3 +128,24 @@ class ExternalServiceFailed(BgflowError):
 
     code = "external_service_failed"
     http_status = 502
+
+
+class Cancelled(BgflowError):
+    """The caller went away (a closed stream) or asked to stop; the run ended after the stage in hand."""
+
+    code = "cancelled"
+    http_status = 499
+
+
+def error_for(error: dict[str, str]) -> BgflowError:
+    """The error a recorded ``{code, message}`` stands for (its class, so its HTTP status), e.g. from a manifest."""
+    def subclasses(cls: type[BgflowError]):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    cls = next((c for c in subclasses(BgflowError) if c.code == error.get("code")), None)
+    exc = (cls or InternalError)(error.get("message", ""))
+    if cls is None:
+        exc.code = error.get("code") or InternalError.code
+    return exc

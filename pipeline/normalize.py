@@ -3,8 +3,6 @@ kind of background (white / plain / scene) with its colour."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import logging
 import warnings
@@ -15,13 +13,13 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from .backdrop import classify_background
-from .errors import CorruptImage, EmptyInput, ImageTooLarge, ImageTooSmall, UnsupportedFormat
+from .errors import CorruptImage, EmptyInput, ImageTooLarge, InputNotFound, ImageTooSmall, UnsupportedFormat
 from .settings import Settings, get_settings
 from .types import Normalized
 
 log = logging.getLogger(__name__)
 
-Source = Union[bytes, bytearray, memoryview, str, Path]
+Source = Union[bytes, bytearray, memoryview, Path]
 # What Pillow raises for a file whose header or data is cut short or damaged.
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError)
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"}
@@ -36,25 +34,15 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def read_source(source: Source, settings: Settings | None = None) -> bytes:
-    """Bytes from raw bytes, a file path, base64 text or a ``data:`` URI."""
+    """The input's bytes: given as bytes, or read from a local file the caller chose (the CLI, the folder watcher).
+    Strings are refused: text from a request is decoded by the intake, never taken as a path."""
     settings = settings or get_settings()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, Path):
         data = _read_path(source, settings)
-    elif isinstance(source, str):
-        text = source.strip()
-        if text.startswith("data:"):
-            header, _, payload = text.partition(",")
-            if ";base64" not in header:
-                raise UnsupportedFormat("Only base64 data URIs are accepted: use 'data:image/png;base64,<data>'.")
-            data = _b64(payload)
-        elif len(text) < 4096 and Path(text).exists():
-            data = _read_path(Path(text), settings)
-        else:
-            data = _b64(text)
     else:
-        raise UnsupportedFormat(f"Cannot read an image from {type(source).__name__}: pass bytes, a path or base64.")
+        raise TypeError(f"read_source takes bytes or a pathlib.Path, not {type(source).__name__}")
     if not data:
         raise EmptyInput("The input is empty (0 bytes): send the image file's contents.")
     if len(data) > settings.max_bytes:
@@ -66,23 +54,20 @@ def read_source(source: Source, settings: Settings | None = None) -> bytes:
 
 
 def _read_path(path: Path, settings: Settings) -> bytes:
-    if not path.is_file():
-        raise EmptyInput(f"No file at {path}: check the path.")
-    if path.stat().st_size > settings.max_bytes:
-        raise ImageTooLarge(
-            f"{path.name} is {path.stat().st_size / 1e6:.1f} MB; the limit is {settings.max_bytes / 1e6:.0f} MB. "
-            "Send a smaller file or raise BGFLOW_MAX_BYTES."
-        )
-    return path.read_bytes()
-
-
-def _b64(text: str) -> bytes:
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise UnsupportedFormat(
-            "The input is neither a file path nor valid base64: send the image as base64 or a data URI."
-        ) from None
+        if not path.exists():
+            raise InputNotFound(f"No file {path.name or path}: check the path.")
+        size = path.stat().st_size
+        if not path.is_file():
+            raise EmptyInput(f"{path.name or path} is not a file: give an image file.")
+        if size > settings.max_bytes:
+            raise ImageTooLarge(
+                f"{path.name} is {size / 1e6:.1f} MB; the limit is {settings.max_bytes / 1e6:.0f} MB. "
+                "Send a smaller file or raise BGFLOW_MAX_BYTES."
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise EmptyInput(f"Cannot read {path.name or path}: {exc.strerror or type(exc).__name__}.") from None
 
 
 class Decoded(NamedTuple):

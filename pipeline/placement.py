@@ -6,21 +6,15 @@ import cv2
 import numpy as np
 
 from .errors import InvalidOption
+from .options import PRESETS
 from .types import Placement
 
-# preset -> (canvas aspect w/h or None for the input's, share of the canvas the product may fill)
-PRESETS: dict[str, tuple[float | None, float]] = {
-    "centered": (None, 0.80),
-    "marketplace": (1.0, 0.85),
-    "portrait": (4 / 5, 0.78),
-    "landscape": (16 / 9, 0.78),
-}
 
 
 def canvas_size(preset: str, long_side: int, input_size: tuple[int, int]) -> tuple[int, int]:
     if preset not in PRESETS:
         raise InvalidOption(f"Unknown preset '{preset}'. Valid presets: {', '.join(PRESETS)}.")
-    aspect = PRESETS[preset][0] or input_size[0] / input_size[1]
+    aspect = PRESETS[preset].aspect or input_size[0] / input_size[1]
     if aspect >= 1:
         return long_side, max(16, round(long_side / aspect))
     return max(16, round(long_side * aspect)), long_side
@@ -28,7 +22,7 @@ def canvas_size(preset: str, long_side: int, input_size: tuple[int, int]) -> tup
 
 def place(bbox: tuple[int, int, int, int], preset: str, canvas: tuple[int, int]) -> Placement:
     """Scale and offset that fit the product's bbox into the canvas, centred, filling the preset's share."""
-    fill = PRESETS[preset][1]
+    fill = PRESETS[preset].fill
     x0, y0, x1, y1 = bbox
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
     cw, ch = canvas

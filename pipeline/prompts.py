@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .options import STYLES
+
 PROMPT_VERSION = "describe-2026-11-24.1"
 
-STYLES = ["sweep", "wall-floor", "white", "gradient", "pastel", "dark"]
 OVERLAYS = ["colour_swatches", "dimension_lines", "inset_picture", "text", "logo_or_watermark", "arrows"]
 
 SYSTEM = """You are a product photographer's assistant for an e-commerce catalogue. You look at one product photo and \

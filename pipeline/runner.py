@@ -10,12 +10,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import __version__
 from .backends import new_backend
-from .errors import InvalidOption
+from .errors import Cancelled
 from .normalize import Source, normalize
+from .options import RunOptions
 from .segment import Coarse, coarse_foreground
 from .settings import Settings, get_settings
 from .types import Analysis, Matte, Normalized, Orientation, Result, Scene, StageEvent
@@ -24,42 +25,6 @@ from .upscale import keep_scene
 log = logging.getLogger(__name__)
 
 STEP = {"normalize": 0, "analyze": 1, "segment": 2, "compose": 2, "upscale": 3}
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    preset: str | None = None
-    style: str | None = None
-    size: int | None = None
-    format: str | None = None
-    seed: int | None = None
-    variants: int | None = None
-    on_scene: str | None = None
-    prompt: str | None = None
-
-    def resolved(self, settings: Settings) -> "RunOptions":
-        opts = RunOptions(
-            preset=self.preset or settings.preset,
-            style=self.style or settings.style,
-            size=self.size or settings.output_size,
-            format=(self.format or settings.output_format).lower().replace("jpeg", "jpg"),
-            seed=settings.seed if self.seed is None else self.seed,
-            variants=self.variants or settings.variants,
-            on_scene=self.on_scene or settings.on_scene,
-            prompt=self.prompt,
-        )
-        if opts.on_scene not in ("keep", "skip", "process"):
-            raise InvalidOption(f"Unknown on_scene '{opts.on_scene}'. Valid values: keep, skip, process.")
-        if opts.format not in ("png", "jpg", "webp"):
-            raise InvalidOption(f"Unknown format '{opts.format}'. Valid formats: png, jpg, webp.")
-        if not 64 <= opts.size <= 8192:
-            raise InvalidOption(f"size {opts.size} is out of range: use 64 to 8192 pixels.")
-        if not 1 <= opts.variants <= 8:
-            raise InvalidOption(f"variants {opts.variants} is out of range: use 1 to 8.")
-        return opts
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -126,10 +91,19 @@ def _timed(fn, *args, **kwargs):
     return out, round((time.perf_counter() - t0) * 1000.0, 2)
 
 
-def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEvent]:
-    """Yield one StageEvent per finished stage. A BgflowError propagates to the caller after the events so far."""
+def run(job: Job, executor: InProcessExecutor | None = None,
+        should_stop: Callable[[], bool] = lambda: False) -> Iterator[StageEvent]:
+    """Yield one StageEvent per finished stage. A BgflowError propagates to the caller after the events so far;
+    ``should_stop()`` is asked between stages, and a yes ends the run with :class:`Cancelled`."""
     ex = executor or InProcessExecutor()
     opts = job.options.resolved(ex.settings)
+    for event in _stages(job, ex, opts):
+        yield event
+        if should_stop():
+            raise Cancelled(f"Run {job.run_id} stopped after {event.stage}: the caller went away.")
+
+
+def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[StageEvent]:
 
     norm, ms = _timed(ex.normalize, job.source)
     bg = norm.background
@@ -160,7 +134,7 @@ def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEv
         yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, 0, opts.seed, action),
                          images={"final": result.image}, objects={"result": result})
         return
-    style = opts.style if opts.style != "auto" else analysis.style
+    style = opts.style_for(analysis.style)
     for variant in range(opts.variants):
         seed = opts.seed + variant
         scene, ms = _timed(ex.compose, norm, matte, analysis, orientation, preset=opts.preset, style=style,
@@ -182,8 +156,9 @@ def _final_payload(result, variant: int, seed: int, action: str) -> dict[str, An
 
 def settings_snapshot(settings: Settings, opts: RunOptions, backends: dict[str, str]) -> dict[str, Any]:
     """The settings a run used, without secrets."""
-    secrets = {name for name, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)}
-    data = settings.model_dump(mode="json", exclude=secrets)
+    fields = Settings.model_fields  # the pipeline's own; an adapter's subclass adds fields that are not the run's
+    secrets = {name for name, f in fields.items() if "SecretStr" in str(f.annotation)}
+    data = settings.model_dump(mode="json", include=set(fields) - secrets)
     data.update(backends)
     data["options"] = opts.to_dict()
     data["version"] = __version__

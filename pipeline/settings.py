@@ -1,4 +1,5 @@
-"""One Settings object for the whole pipeline, read from ``BGFLOW_*`` environment variables."""
+"""The pipeline's settings, read from ``BGFLOW_*`` environment variables. Adapters (web, triggers) extend them in
+``events/settings.py``."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Preset = Literal["centered", "marketplace", "portrait", "landscape"]
-OutputFormat = Literal["png", "jpg", "webp"]
+from .options import FORMATS, PRESETS, SEED_MAX, STYLE_CHOICES, RunOptions
+
 OnScene = Literal["keep", "skip", "process"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BGFLOW_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BGFLOW_", env_file=None, extra="forbid")
 
     # Input limits.
     max_pixels: int = Field(60_000_000, description="Refuse images with more pixels than this (decompression bombs).")
@@ -25,10 +26,10 @@ class Settings(BaseSettings):
 
     # Output defaults (each can be overridden per job).
     output_size: int = Field(2048, ge=64, le=8192, description="Long side of the final image in pixels.")
-    output_format: OutputFormat = "png"
-    preset: Preset = "centered"
-    style: str = "sweep"
-    seed: int = 0
+    output_format: str = Field("png", description=" | ".join(FORMATS))
+    preset: str = Field("centered", description=" | ".join(PRESETS))
+    style: str = Field("sweep", description=" | ".join(STYLE_CHOICES))
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     variants: int = Field(1, ge=1, le=8)
     on_scene: OnScene = "keep"
     jpeg_quality: int = Field(92, ge=50, le=100)
@@ -51,16 +52,6 @@ class Settings(BaseSettings):
     upscale_tile: int = Field(512, ge=32, description="Tile size in pixels for the x4 model; 0 overlap below 32.")
     upscale_tile_overlap: int = Field(32, ge=0)
 
-    # Web service.
-    api_token: SecretStr | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS; none by default.")
-    max_request_bytes: int = Field(30 * 1024 * 1024, description="Largest request body accepted.")
-    max_concurrent_jobs: int = Field(2, ge=1, description="Pipeline runs at once; more get 503 with Retry-After.")
-    runs_dir: Path = Field(Path("runs"), description="Where the web service keeps job artefacts.")
-    url_allow_hosts: list[str] = Field(default_factory=list, description="Hosts image URLs may be fetched from.")
-    url_timeout_s: float = 10.0
-    url_max_bytes: int = 20 * 1024 * 1024
-
     # OpenAI-compatible describer.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -70,18 +61,12 @@ class Settings(BaseSettings):
     openai_image_side: int = Field(768, ge=128, le=2048, description="Long side of the image sent to the model.")
     cache_dir: Path = Field(Path(".bgflow-cache"), description="Answers of paid models, keyed by image and prompt.")
 
-    # Event triggers.
-    aws_endpoint_url: str | None = Field(None, description="S3/SQS endpoint (MinIO, LocalStack); None for AWS.")
-    sqs_queue_url: str | None = Field(None, description="Queue receiving the input bucket's ObjectCreated events.")
-    s3_output: str | None = Field(None, description="Where S3-triggered results go: s3://bucket/prefix.")
-    ledger_lease_s: float = Field(900.0, ge=1, description="A claimed event not finished by then may be retried.")
-    shopify_webhook_secret: SecretStr | None = Field(None, description="The app's client secret: signs webhooks.")
-    shopify_access_token: SecretStr | None = Field(None, description="Admin API token used to upload results.")
-    shopify_shops: list[str] = Field(default_factory=list, description="Shop domains whose webhooks are accepted.")
-    shopify_api_version: str = "2025-01"
-    shopify_admin_base_url: str | None = Field(None, description="Override https://<shop> (a test or proxy server).")
-    shopify_image_hosts: list[str] = Field(default_factory=lambda: ["cdn.shopify.com"],
-                                           description="Hosts product images are fetched from.")
+    @field_validator("output_format", "preset", "style")
+    @classmethod
+    def _registered(cls, value: str, info) -> str:
+        """Checked against the same registries as per-job options."""
+        field = {"output_format": "format"}.get(info.field_name, info.field_name)
+        return getattr(RunOptions.parse({field: value}), field)
 
 
 @lru_cache(maxsize=1)

@@ -212,7 +212,7 @@ def http_client(runs_dir: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from events.http import create_app
-    from pipeline.settings import Settings
+    from events.settings import Settings
 
     settings = Settings(runs_dir=runs_dir, max_concurrent_jobs=4)
     with TestClient(ServerErrors(create_app(settings)), raise_server_exceptions=False) as client:

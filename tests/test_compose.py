@@ -9,7 +9,7 @@ from pipeline.settings import Settings
 
 
 def _final(png: bytes, **opts):
-    events = list(run(Job(source=png, options=RunOptions(size=512, **opts)), InProcessExecutor(Settings())))
+    events = list(run(Job(source=png, options=RunOptions.parse({"size": 512, **opts})), InProcessExecutor(Settings())))
     return [e for e in events if e.stage == "upscale"], events
 
 

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from events.http import create_app
-from events.web.fetch import check_url, fetch_image
+from events.fetch import AllowList, check_url, fetch_image
 from pipeline.errors import FetchFailed, ImageTooLarge, UnsafeUrl
-from pipeline.settings import Settings
+from events.settings import Settings
 
 EXCHANGE = json.loads((Path(__file__).parent / "data" / "old_service_exchange.json").read_text())
 REQUEST = EXCHANGE["request"]
@@ -135,7 +135,7 @@ def test_auth_on_and_off(make_client):
 
 
 def test_a_full_server_answers_503_with_retry_after(make_client):
-    c = make_client(max_concurrent_jobs=1)
+    c = make_client(max_concurrent_jobs=1, max_queued_jobs=0)
     upscaler = c.app.state.pool.executor.upscaler
     release = threading.Event()
     real = upscaler.post_produce
@@ -184,7 +184,10 @@ def test_job_retry_with_the_same_idempotency_key_runs_once(make_client):
     a = c.post("/jobs", json=body, headers={"Idempotency-Key": "order-17-photo-1"})
     b = c.post("/jobs", json=body, headers={"Idempotency-Key": "order-17-photo-1"})
     assert a.status_code == 202 and b.status_code == 200 and a.json()["id"] == b.json()["id"]
-    assert len(c.app.state.pool.jobs) == 1
+    runs = c.app.state.settings.runs_dir
+    assert [p.parent.name for p in runs.glob("*/job.json")] == [a.json()["id"]]
+    other = c.post("/jobs", json=body | {"options": {"size": 256}}, headers={"Idempotency-Key": "order-17-photo-1"})
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
 
 
 def test_an_idempotency_key_outlives_a_restart(make_client, tmp_path):
@@ -195,22 +198,26 @@ def test_an_idempotency_key_outlives_a_restart(make_client, tmp_path):
     restarted = make_client()  # a new process on the same runs folder
     b = restarted.post("/jobs", json=body, headers={"Idempotency-Key": "order-18-photo-1"})
     assert b.status_code == 200 and b.json()["id"] == a.json()["id"]
-    assert restarted.app.state.pool.jobs == {}  # nothing ran again
+    assert restarted.app.state.store.accepted == set()  # nothing ran again
     again = restarted.get(f"/jobs/{a.json()['id']}").json()
     assert again["status"] == "done" and again["results"] == job["results"]
     assert restarted.get(again["results"]["final.png"]).status_code == 200
 
 
-def test_a_job_cut_short_by_a_restart_says_so(make_client, tmp_path):
-    from pipeline.ledger import LocalLedger
-
-    (tmp_path / "runs" / "0123456789abcdef").mkdir(parents=True)  # started, no manifest: the process died
-    LocalLedger(tmp_path / "runs" / ".ledger" / "http-jobs").complete("http-job:k-1", {"job_id": "0123456789abcdef"})
-    c = make_client()
-    r = c.post("/jobs", json={"image_b64": REQUEST["image_b64"]}, headers={"Idempotency-Key": "k-1"})
-    assert r.status_code == 200 and r.json()["status"] == "failed"
-    assert c.get("/jobs/0123456789abcdef").json()["error"]["code"] == "interrupted"
+def test_a_job_cut_short_by_a_restart_says_so(make_client):
+    body = {"image_b64": REQUEST["image_b64"], "options": {"size": 128}}
+    dying = make_client()
+    dying.app.state.pool.submit = lambda work: None  # accepted and recorded, then the process died before running it
+    a = dying.post("/jobs", json=body, headers={"Idempotency-Key": "k-1"})
+    assert a.status_code == 202
+    c = make_client()  # the restarted server on the same runs folder
+    job_id = a.json()["id"]
+    view = c.get(f"/jobs/{job_id}").json()
+    assert view["status"] == "interrupted" and view["error"]["code"] == "interrupted"
+    again = c.post("/jobs", json=body, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 200 and again.json()["status"] == "interrupted"
     assert c.get("/jobs/not-a-job").status_code == 404
+    assert c.get("/jobs/" + "a" * 300).status_code == 404
 
 
 def test_failed_job_keeps_its_input_and_error(make_client, tmp_path):
@@ -218,7 +225,9 @@ def test_failed_job_keeps_its_input_and_error(make_client, tmp_path):
     r = c.post("/jobs", files={"file": ("x.jpg", b"not an image at all", "image/jpeg")})
     job = _wait(c, r.json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "unsupported_format"
-    assert "input.bin" in job["results"]
+    assert "input.jpg" in job["results"]
+    r = c.post("/jobs", files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")})
+    assert "input.bin" in _wait(c, r.json()["id"])["results"]  # a client's name never picks the served type
 
 
 @pytest.mark.parametrize("url, hosts, why", [
@@ -230,7 +239,7 @@ def test_failed_job_keeps_its_input_and_error(make_client, tmp_path):
 ])
 def test_unsafe_urls_are_refused(url, hosts, why):
     with pytest.raises(UnsafeUrl, match=why):
-        check_url(url, Settings(url_allow_hosts=hosts))
+        check_url(url, AllowList(tuple(hosts)))
 
 
 def test_url_job_refused_before_anything_runs(make_client):
@@ -247,19 +256,19 @@ def test_fetch_limits_size_and_status(monkeypatch):
     settings = Settings(url_allow_hosts=["images.example.com"], url_max_bytes=1000)
     url = "https://images.example.com/a.jpg"
     ok = httpx.MockTransport(lambda req: httpx.Response(200, content=b"x" * 500))
-    assert fetch_image(url, settings, ok) == b"x" * 500
+    assert fetch_image(url, settings, transport=ok) == b"x" * 500
     big = httpx.MockTransport(lambda req: httpx.Response(200, content=b"x" * 5000))
     with pytest.raises(ImageTooLarge):
-        fetch_image(url, settings, big)
+        fetch_image(url, settings, transport=big)
     redirect = httpx.MockTransport(lambda req: httpx.Response(302, headers={"Location": "https://10.0.0.1/"}))
     with pytest.raises(FetchFailed, match="302"):
-        fetch_image(url, settings, redirect)
+        fetch_image(url, settings, transport=redirect)
 
     def slow(req):
         raise httpx.ReadTimeout("slow", request=req)
 
     with pytest.raises(FetchFailed, match="did not answer"):
-        fetch_image(url, settings, httpx.MockTransport(slow))
+        fetch_image(url, settings, transport=httpx.MockTransport(slow))
 
 
 def test_health_ready_and_openapi(make_client):
@@ -277,3 +286,15 @@ def test_cors_only_for_configured_origins(make_client):
     some = make_client(cors_origins=["https://shop.example"]).options("/photography/background", headers={
         "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"})
     assert some.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+def test_the_address_connected_to_is_the_address_checked(monkeypatch):
+    """DNS rebinding: the name is public when checked, then private when the connection is made; the guarded
+    transport connects only to an address it has checked itself."""
+    from events.fetch import GuardedTransport
+
+    answers = iter([("93.184.215.14", 443), ("127.0.0.1", 443)])
+    monkeypatch.setattr("socket.getaddrinfo", lambda *a, **k: [(2, 1, 6, "", next(answers))])
+    settings = Settings(url_allow_hosts=["images.example.com"], url_timeout_s=2)
+    with pytest.raises(UnsafeUrl, match="private"):
+        fetch_image("https://images.example.com/a.jpg", settings, transport=GuardedTransport())

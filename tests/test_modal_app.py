@@ -154,8 +154,8 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     import json
 
     from events.shopify import ProductCreated
-    from pipeline.ledger import LocalLedger
-    from pipeline.settings import get_settings
+    from events.ledger import LocalLedger
+    from events.settings import get_settings
 
     monkeypatch.setattr(triggers, "CALL", recording_call)
     monkeypatch.setattr(triggers, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
@@ -165,8 +165,8 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     uploads = []
     monkeypatch.setattr("events.shopify.ShopifyAdmin.add_product_image",
                         lambda self, pid, data, **kw: uploads.append((pid, kw["filename"])) or "staged-url")
-    monkeypatch.setattr("events.shopify.ShopifyTrigger._default_fetch",
-                        lambda self, url: (ROOT / "samples" / "box_white.jpg").read_bytes())
+    monkeypatch.setattr("events.intake.fetch_image",
+                        lambda url, *a, **k: (ROOT / "samples" / "box_white.jpg").read_bytes())
     payload = json.loads((ROOT / "tests" / "data" / "events" / "shopify_products_create.json").read_text())
     product = ProductCreated.from_webhook(payload, "northwood.myshopify.com")
     product = ProductCreated.from_dict(product.to_dict() | {"images": [product.to_dict()["images"][0]]})
@@ -182,7 +182,7 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
 def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeypatch):
     pytest.importorskip("boto3")
     pytest.importorskip("moto.server")
-    from pipeline.settings import get_settings
+    from events.settings import get_settings
     from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws
 
     with moto_aws() as (url, s3, sqs):
@@ -204,4 +204,4 @@ def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeyp
         assert [o["status"] for o in outcomes if o["source"].endswith("box.jpg")] == ["ok"]
         assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}
-        assert {"results/box/final.png", "results/box/manifest.json"} <= keys
+        assert {"results/box.jpg/final.png", "results/box.jpg/manifest.json"} <= keys

@@ -25,10 +25,14 @@ def test_path_base64_and_data_uri_give_the_same_image(tmp_path, product_png):
     p = tmp_path / "x.png"
     p.write_bytes(product_png)
     b64 = base64.b64encode(product_png).decode()
+    from events.intake import Base64Text
+    from events.settings import Settings
+
     a = normalize(p).image
-    assert np.array_equal(a, normalize(str(p)).image)
-    assert np.array_equal(a, normalize(b64).image)
-    assert np.array_equal(a, normalize("data:image/png;base64," + b64).image)
+    assert np.array_equal(a, normalize(Base64Text(b64).read(Settings())).image)
+    assert np.array_equal(a, normalize(Base64Text("data:image/png;base64," + b64).read(Settings())).image)
+    with pytest.raises(TypeError):
+        normalize(str(p))  # a string is never taken as a path by the pipeline
 
 
 def test_exif_orientation_is_applied():
@@ -119,8 +123,11 @@ def test_truncated_jpeg_is_corrupt(box_on_white):
 
 
 def test_invalid_base64_says_so():
+    from events.intake import Base64Text
+    from events.settings import Settings
+
     with pytest.raises(UnsupportedFormat, match="base64"):
-        normalize("not an image and not base64 !!!")
+        Base64Text("not an image and not base64 !!!").read(Settings())
 
 
 def _gray_product() -> np.ndarray:

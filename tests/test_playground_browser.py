@@ -21,7 +21,7 @@ def server(tmp_path):
     import uvicorn
 
     from events.http import create_app
-    from pipeline.settings import Settings
+    from events.settings import Settings
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

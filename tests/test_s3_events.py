@@ -16,9 +16,10 @@ pytest.importorskip("moto.server")
 
 from events.s3 import ObjectCreated, S3Worker, parse_event, parse_sqs_body  # noqa: E402
 from pipeline.errors import InvalidEvent  # noqa: E402
-from pipeline.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
+from events.intake import Intake  # noqa: E402
+from events.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
 from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from events.settings import Settings  # noqa: E402
 from pipeline.storage import S3Storage  # noqa: E402
 from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws  # noqa: E402
 
@@ -36,7 +37,7 @@ def test_notification_keys_are_decoded():
     [event] = parse_event(recorded("s3_notification.json"))  # recorded from S3 (moto) -> SQS
     assert event == ObjectCreated(bucket="photos-in", key=KEY, size=3, etag="900150983cd24fb0d6963f7d28e17f72",
                                   event_time=event.event_time)
-    assert event.output_name == "catalogue/Oak chair+side view"
+    assert event.output_name == "catalogue/Oak chair+side view.jpg"
 
 
 def test_every_route_gives_the_same_object_and_idempotency_key():
@@ -62,8 +63,11 @@ def test_foreign_payloads_are_refused_with_a_code(body):
 
 
 def test_output_names_never_leave_the_prefix():
-    assert ObjectCreated("b", "../../etc/passwd.jpg").output_name == "etc/passwd"
-    assert ObjectCreated("b", "/a/./b.png").output_name == "a/b"
+    assert ObjectCreated("b", "../../etc/passwd.jpg").output_name.startswith("etc/passwd.jpg~")
+    assert ObjectCreated("b", "/a/./b.png").output_name.startswith("a/b.png~")
+    names = {ObjectCreated("b", k).output_name for k in ("a.jpg", "a.png", "a//a.jpg", "a/a.jpg", "./a.jpg", "..",
+                                                          "a\nb.jpg", "a~1.jpg", "x" * 300 + ".jpg")}
+    assert len(names) == 9 and all(".." not in n.split("/") and "\n" not in n for n in names)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +116,7 @@ def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, t
     else:
         make = lambda lease: LocalLedger(tmp_path / f"ledger-{lease}", lease_s=lease)  # noqa: E731
     ledger = make(60)
-    assert ledger.claim("s3://b/k#1") == ("new", None)
+    assert ledger.claim("s3://b/k#1")[0] == "new"
     assert ledger.claim("s3://b/k#1")[0] == "busy"
     ledger.complete("s3://b/k#1", {"status": "ok"})
     state, record = ledger.claim("s3://b/k#1")
@@ -127,8 +131,8 @@ def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, t
     assert short.claim("s3://b/dead-worker")[0] == "busy"
 
 
-def _objects(s3, bucket: str) -> set[str]:
-    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+def _objects(s3, bucket: str, prefix: str = "") -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
 
 
 def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
@@ -146,14 +150,14 @@ def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
     assert first.returncode == 1, first.stderr  # one input failed; the others went on
     out = _objects(s3, "photos-out")
     for name in ("normalized.png", "mask.png", "final.png", "manifest.json"):
-        assert f"results/catalogue/Oak chair+side view/{name}" in out
-    ok = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view/manifest.json")
+        assert f"results/catalogue/Oak chair+side view.jpg/{name}" in out
+    ok = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view.jpg/manifest.json")
                     ["Body"].read())
     assert ok["status"] == "ok" and ok["input"] == f"s3://photos-in/{KEY}"
     assert ok["fidelity"]["delta_e_mean"] <= 1.5
-    bad = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/broken/manifest.json")["Body"].read())
+    bad = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/broken.jpg/manifest.json")["Body"].read())
     assert bad["status"] == "failed" and bad["error"]["code"] == "corrupt_image"
-    kept = s3.get_object(Bucket="photos-out", Key="results/catalogue/broken/input.jpg")["Body"].read()
+    kept = s3.get_object(Bucket="photos-out", Key="results/catalogue/broken.jpg/input.jpg")["Body"].read()
     assert kept == b"\xff\xd8\xff\xe0 this is not a JPEG"
     assert not any("notes" in k for k in out)
     assert "ignored s3://photos-in/catalogue/notes.txt" in first.stderr
@@ -165,7 +169,7 @@ def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"duplicate s3://photos-in/{KEY}" in again.stderr
-    rerun = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view/manifest.json")
+    rerun = json.loads(s3.get_object(Bucket="photos-out", Key="results/catalogue/Oak chair+side view.jpg/manifest.json")
                        ["Body"].read())
     assert rerun["run_id"] == ok["run_id"]
     assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
@@ -180,19 +184,19 @@ def test_an_infrastructure_failure_leaves_the_message_for_a_retry(aws):
     _, s3, sqs = aws
     queue = _queue_for(aws, "photos-retry")
     s3.put_object(Bucket="photos-retry", Key="a.png", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
-    settings = Settings(output_size=128)
+    settings = Settings(output_size=128, ledger_lease_s=3)
     output = S3Storage(s3, "photos-retry", "out")
-    ledger = S3Ledger(s3, "photos-retry", "out/.bgflow/ledger")
-    broken = S3Worker(s3, sqs, queue, FailingExecutor(settings), output, ledger, RunOptions(size=128))
+    ledger = S3Ledger(s3, "photos-retry", "out/.bgflow/ledger", lease_s=3)
+    broken = S3Worker(s3, sqs, queue, Intake(settings, FailingExecutor(settings), output, ledger), RunOptions(size=128))
     outcomes = [o for o in broken.drain(wait_s=1, idle_polls=1) if o.source.endswith("a.png")]
     assert [o.status for o in outcomes] == ["busy"] and outcomes[0].detail == "will be retried: internal_error"
-    failed = json.loads(output.get("a/manifest.json"))
+    failed = json.loads(output.get("a.png/manifest.json"))
     assert failed["error"]["code"] == "internal_error" and "ConnectionError" in failed["error"]["message"]
-    time.sleep(1.1)  # the visibility timeout: SQS delivers it again
-    fixed = S3Worker(s3, sqs, queue, InProcessExecutor(settings), output, ledger, RunOptions(size=128))
+    time.sleep(3.2)  # the message is hidden for one lease, then SQS delivers it again
+    fixed = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), output, ledger), RunOptions(size=128))
     outcomes = [o for o in fixed.drain(wait_s=1, idle_polls=1) if o.source.endswith("a.png")]
     assert [o.status for o in outcomes] == ["ok"]
-    assert output.exists("a/final.png") and json.loads(output.get("a/manifest.json"))["status"] == "ok"
+    assert output.exists("a.png/final.png") and json.loads(output.get("a.png/manifest.json"))["status"] == "ok"
 
 
 def test_unparseable_messages_are_kept_for_a_human_and_dropped(aws, tmp_path):
@@ -201,7 +205,7 @@ def test_unparseable_messages_are_kept_for_a_human_and_dropped(aws, tmp_path):
     queue = sqs.create_queue(QueueName="junk")["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody="hello")
     output = S3Storage(s3, "photos-junk", "out")
-    worker = S3Worker(s3, sqs, queue, InProcessExecutor(Settings()), output, LocalLedger(tmp_path / "ledger"))
+    worker = S3Worker(s3, sqs, queue, Intake(Settings(), InProcessExecutor(Settings()), output, LocalLedger(tmp_path / "ledger")))
     [outcome] = worker.drain(wait_s=1, idle_polls=1)
     assert outcome.status == "failed" and outcome.detail.startswith("invalid_event")
     [kept] = [k for k in _objects(s3, "photos-junk") if k.startswith("out/_rejected/")]
@@ -256,3 +260,51 @@ def test_s3_worker_stops_cleanly_on_sigterm(aws, tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped on SIGTERM" in err
+
+
+def test_a_killed_workers_image_is_taken_over_by_the_next_delivery(aws, tmp_path):
+    """kill -9 mid-image: the claim stops being renewed and the message stays hidden for 1.5 leases, then the next
+    delivery takes the stale claim over and runs the image; no receive is wasted on 'busy' meanwhile."""
+    import signal
+
+    url, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-kill", visibility_timeout_s=30)
+    s3.create_bucket(Bucket="kill-out")
+    s3.put_object(Bucket="photos-kill", Key="big.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1", "BGFLOW_LEDGER_LEASE_S": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue, "--out",
+                             "s3://kill-out/out", "--wait", "1", "--size", "4096", "--preset", "landscape"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = S3Ledger(s3, "kill-out", "out/.bgflow/ledger", lease_s=3)
+    deadline = time.monotonic() + 60
+    while not _objects(s3, "kill-out", "out/.bgflow/ledger/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)  # mid-image: no clean-up of any kind
+    proc.wait(timeout=10)
+    assert not s3.list_objects_v2(Bucket="kill-out", Prefix="out/big.jpg/manifest.json").get("KeyCount")
+
+    settings = Settings(output_size=128, ledger_lease_s=3)
+    intake = Intake(settings, InProcessExecutor(settings), S3Storage(s3, "kill-out", "out"), ledger)
+    worker = S3Worker(s3, sqs, queue, intake, RunOptions(size=128))
+    outcomes, t0 = [], time.monotonic()
+    while not any(o.status == "ok" for o in outcomes) and time.monotonic() - t0 < 30:
+        outcomes += [o for o in worker.poll_once(wait_s=1) if o.source.endswith("big.jpg")]
+    assert [o.status for o in outcomes] == ["ok"], outcomes  # the first receive after the kill runs it
+    manifest = json.loads(s3.get_object(Bucket="kill-out", Key="out/big.jpg/manifest.json")["Body"].read())
+    assert manifest["status"] == "ok"
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_a_deleted_object_is_a_coded_failure_and_its_message_goes(aws):
+    _, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-gone")
+    s3.put_object(Bucket="photos-gone", Key="gone.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    s3.delete_object(Bucket="photos-gone", Key="gone.jpg")
+    settings = Settings(output_size=128)
+    ledger = S3Ledger(s3, "photos-gone", "out/.bgflow/ledger")
+    worker = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), S3Storage(s3, "photos-gone", "out"),
+                                             ledger))
+    outcomes = [o for o in worker.drain(wait_s=1, idle_polls=1) if o.source.endswith("gone.jpg")]
+    assert [o.status for o in outcomes] == ["failed"] and outcomes[0].detail.startswith("input_not_found")
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import socket
+import threading
 from concurrent.futures import wait
 from pathlib import Path
 
@@ -20,11 +21,10 @@ from starlette.testclient import TestClient
 from events.http import create_app
 from events.shopify import ProductCreated, ShopifyTrigger, verify_webhook
 from events.shopify_admin import ShopifyAdmin
-from events.web.fetch import fetch_image
 from events.web.webhooks import local_trigger
 from pipeline.errors import ExternalServiceFailed, InvalidSignature
 from pipeline.runner import InProcessExecutor, RunOptions
-from pipeline.settings import Settings
+from events.settings import Settings
 from tests.shopify_server import FakeShopifyAdmin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +80,49 @@ def test_refused_deliveries_queue_nothing(tmp_path, change, status, code):
     assert queued == []
 
 
+@pytest.mark.parametrize("shop", ["127.0.0.1:8443", "evil.example.com", "shop.myshopify.com.evil.net",
+                                  "a.myshopify.com/../x", ""])
+def test_only_myshopify_domains_even_without_an_allow_list(tmp_path, shop):
+    """With BGFLOW_SHOPIFY_SHOPS empty, a correctly signed delivery naming another host never gets the token sent
+    there: the shop must be a <name>.myshopify.com domain."""
+    queued = []
+    app = create_app(_settings(tmp_path).model_copy(update={"shopify_shops": []}), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=PAYLOAD,
+                   headers=headers(PAYLOAD, **{"X-Shopify-Shop-Domain": shop}))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_event" and queued == []
+
+
+@pytest.mark.parametrize("field, value", [("position", "abc"), ("width", "wide"), ("alt", 5), ("images", "x")])
+def test_odd_payload_fields_are_not_a_500(tmp_path, field, value):
+    payload = json.loads(PAYLOAD)
+    if field == "images":
+        payload["images"] = value
+    else:
+        payload["images"][0][field] = value
+    body = json.dumps(payload).encode()
+    queued = []
+    app = create_app(_settings(tmp_path), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=body, headers=headers(body))
+    assert r.status_code == 200 and len(queued) == 1
+
+
+def test_webhook_images_share_the_bounded_queue(tmp_path):
+    """A delivery is accepted only when the run queue has room for all its images; otherwise 503 and Shopify
+    delivers it again later."""
+    app = create_app(_settings(tmp_path, max_concurrent_jobs=1, max_queued_jobs=1))
+    release = threading.Event()
+    app.state.pool.submit(release.wait, 30)  # a long run holds the only slot
+    try:
+        with TestClient(app) as c:
+            r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
+            assert r.status_code == 503 and r.headers["Retry-After"]
+            assert c.get("/readyz").json()["slots"] == {"size": 1, "busy": 1, "queued": 0, "queue_size": 1}
+    finally:
+        release.set()
+
+
 def test_webhooks_are_off_until_a_secret_is_set(tmp_path):
     queued = []
     app = create_app(Settings(runs_dir=tmp_path), shopify_dispatch=queued.append)
@@ -106,14 +149,13 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
         settings = _settings(tmp_path, shopify_admin_base_url=admin.url)
         executor = InProcessExecutor(settings)
         trigger = local_trigger(settings, executor)
-        shop_settings = settings.model_copy(update={"url_allow_hosts": settings.shopify_image_hosts})
-        trigger.fetch = lambda url: fetch_image(url, shop_settings, httpx.MockTransport(cdn))
+        trigger.image_transport = httpx.MockTransport(cdn)
         app = create_app(settings, executor, shopify_trigger=trigger)
         with TestClient(app) as c:
             r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
             assert r.status_code == 200 and r.json()["images"] == 3
             done, _ = wait(app.state.shopify_dispatch.pending, timeout=120)
-            outcomes = {o.source.rsplit(":", 1)[-1]: o for f in done for o in f.result()}
+            outcomes = {f.result().source.rsplit(":", 1)[-1]: f.result() for f in done}  # one run per image
 
             assert outcomes["34123456789011"].status == "ok"
             assert outcomes["34123456789012"].status == "failed"
@@ -140,7 +182,7 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
             r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
             assert r.status_code == 200
             done, _ = wait(app.state.shopify_dispatch.pending, timeout=60)
-            again = {o.source.rsplit(":", 1)[-1]: o.status for f in done for o in f.result()}
+            again = {f.result().source.rsplit(":", 1)[-1]: f.result().status for f in done}
             assert again == {"34123456789011": "duplicate", "34123456789012": "duplicate"}
             assert len(admin.uploads) == 1 and len(cdn_hits) == 2
 
@@ -148,16 +190,47 @@ def test_products_create_round_trip(tmp_path, monkeypatch, caplog):
     assert SECRET not in everything and TOKEN not in everything
 
 
-def test_a_failed_upload_is_retried_on_the_next_delivery(tmp_path):
+def _cdn_serving_the_photo(monkeypatch) -> httpx.MockTransport:
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr("socket.getaddrinfo", lambda host, *a, **k: [(2, 1, 6, "", ("151.101.2.133", 443))]
+                        if host == "cdn.shopify.com" else real_getaddrinfo(host, *a, **k))
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=PHOTO))
+
+
+def test_a_failed_upload_is_released_for_the_next_delivery(tmp_path, monkeypatch):
     settings = _settings(tmp_path)
     local = local_trigger(settings, None)
     unreachable = ShopifyAdmin(SHOP, TOKEN, VERSION, "http://127.0.0.1:9", max_retries=0, timeout_s=2)  # no server
     trigger = ShopifyTrigger(settings, InProcessExecutor(settings), local.storage, local.ledger,
-                             admin=lambda shop: unreachable, fetch=lambda url: PHOTO, options=RunOptions(size=256))
+                             admin=lambda shop: unreachable, options=RunOptions(size=256), attempts=1,
+                             image_transport=_cdn_serving_the_photo(monkeypatch))
     product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP)
     with pytest.raises(ExternalServiceFailed, match="could not be reached"):
         trigger.handle_image(product, product.images[0])
     assert trigger.ledger.claim(product.image_key(product.images[0]))[0] == "new"  # released for the retry
+
+
+def test_a_failed_upload_is_retried_and_other_images_go_on(tmp_path, monkeypatch):
+    """The first upload fails (Admin API down for a moment): the image is tried again and uploaded; a product's
+    other image runs whatever happens to the first."""
+    settings = _settings(tmp_path)
+    local = local_trigger(settings, None)
+    uploads = []
+
+    class FlakyAdmin:
+        def add_product_image(self, product_id, data, filename, alt, mime):
+            uploads.append(filename)
+            if len(uploads) == 1:
+                raise ExternalServiceFailed("The Shopify Admin API could not be reached.")
+            return f"gid://shopify/MediaImage/{len(uploads)}"
+
+    trigger = ShopifyTrigger(settings, InProcessExecutor(settings), local.storage, local.ledger,
+                             admin=lambda shop: FlakyAdmin(), options=RunOptions(size=128), attempts=3,
+                             backoff_s=0.01, parallel=1, image_transport=_cdn_serving_the_photo(monkeypatch))
+    product = ProductCreated.from_webhook(json.loads(PAYLOAD), SHOP)
+    outcomes = trigger.handle(product)
+    assert [o.status for o in outcomes] == ["ok", "ok"] and len(uploads) == 3  # one failed upload, tried again
+    assert all(o.detail.startswith("uploaded as gid://") for o in outcomes)
 
 
 def test_admin_refusals_are_clear_and_keep_the_token_out():

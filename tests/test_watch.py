@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 from events.watch import FolderWatcher
-from pipeline.ledger import LocalLedger
+from events.intake import Intake
+from events.ledger import LocalLedger
 from pipeline.runner import InProcessExecutor, RunOptions
-from pipeline.settings import Settings
+from events.settings import Settings
 from pipeline.storage import LocalStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,14 +37,14 @@ def test_each_file_version_once(tmp_path):
     shutil.copy(SAMPLES / "frame_white.jpg", inbox / "copying.jpg")  # just written: not settled yet
 
     def watcher():
-        return FolderWatcher(inbox, LocalStorage(out), InProcessExecutor(Settings()), LocalLedger(out / ".ledger"),
-                             RunOptions(size=128), settle_s=5.0)
+        intake = Intake(Settings(), InProcessExecutor(Settings()), LocalStorage(out), LocalLedger(out / ".ledger"))
+        return FolderWatcher(inbox, intake, RunOptions(size=128), settle_s=5.0)
 
     first = {Path(o.source).name: o.status for o in watcher().poll_once()}
     assert first == {"box.jpg": "ok", "chair.jpg": "ok", "broken.png": "failed"}
-    assert (out / "chairs" / "chair" / "final.png").is_file()
-    assert json.loads((out / "broken" / "manifest.json").read_text())["error"]["code"] == "unsupported_format"
-    assert (out / "broken" / "input.png").read_bytes() == b"\x89PNG\r\n\x1a\n not really"
+    assert (out / "chairs" / "chair.jpg" / "final.png").is_file()  # one folder per file: a.jpg and a.png differ
+    assert json.loads((out / "broken.png" / "manifest.json").read_text())["error"]["code"] == "unsupported_format"
+    assert (out / "broken.png" / "input.png").read_bytes() == b"\x89PNG\r\n\x1a\n not really"
 
     _age(inbox / "copying.jpg")
     shutil.copy(SAMPLES / "glossy_vase_plain.jpg", inbox / "box.jpg")  # the seller replaces a photo
@@ -63,4 +64,4 @@ def test_watch_once_from_the_command_line(tmp_path):
     assert first.returncode == 0 and "ok" in first.stderr, first.stderr
     second = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and "ok" not in second.stderr.replace("bgflow", "")
-    assert (tmp_path / "out" / "box" / "final.png").is_file()
+    assert (tmp_path / "out" / "box.jpg" / "final.png").is_file()

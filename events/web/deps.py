@@ -1,4 +1,5 @@
-"""Dependencies shared by the routers: settings and the run pool from app state, bearer-token auth."""
+"""Dependencies shared by the routers: settings, the run pool, the intake and the job store from app state;
+bearer-token auth."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pipeline.settings import Settings
+from events.intake import Intake
+from events.settings import Settings
 
 from .pool import RunPool
+from .store import JobStore
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -23,8 +26,18 @@ def get_pool(request: Request) -> RunPool:
     return request.app.state.pool
 
 
+def get_intake(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+def get_store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[RunPool, Depends(get_pool)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]
+StoreDep = Annotated[JobStore, Depends(get_store)]
 
 
 def require_token(settings: SettingsDep,

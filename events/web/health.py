@@ -18,7 +18,6 @@ def healthz() -> dict:
 @router.get("/readyz")
 def readyz(pool: PoolDep) -> JSONResponse:
     backends = pool.executor.backend_names()
-    busy = pool.slots.size - pool.slots._sem._value  # noqa: SLF001 (a gauge, read only)
     return JSONResponse({"status": "ready", "backends": {family: {"name": name, "ready": True}
                                                          for family, name in backends.items()},
-                         "slots": {"size": pool.slots.size, "busy": busy}})
+                         "slots": pool.gauge()})

@@ -1,116 +1,163 @@
 """Async jobs for long work: POST /jobs -> 202; GET /jobs/{id}; GET /jobs/{id}/events (SSE, resumable);
-artefacts under GET /runs/{id}/{name}."""
+artefacts under GET /runs/{id}/{name}. Any app instance that shares the runs store answers for any job."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import re
 import time
+import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from pipeline.contract import process
 from pipeline.errors import InvalidOption
-from pipeline.normalize import read_source
-from pipeline.runner import Job, RunOptions
-from pipeline.storage import LocalStorage
+from pipeline.types import StageEvent
 
-from .deps import PoolDep, SettingsDep, require_token
-from .fetch import check_url, fetch_image
-from .models import JobRequest, Options
-from .pool import JobRecord
+from events.intake import Base64Text, HttpsUrl, Upload, fingerprint
+
+from .deps import IntakeDep, PoolDep, SettingsDep, StoreDep, require_token
+from .models import JobRequest, JobView, Options
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_token)])
 EVENTS_TIMEOUT_S = 900
+ARTEFACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
-def _job_event(record: JobRecord, event) -> dict:
+class IdempotencyKeyReused(InvalidOption):
+    code = "idempotency_key_reused"
+
+
+def job_event(job_id: str, event: StageEvent) -> dict[str, Any]:
     """A step for job watchers: the stage's JSON and links to the artefacts that exist so far."""
     links = {"normalize": "normalized.png", "segment": "mask.png"}
-    item = {"step": event.step, "stage": event.stage, "ms": event.ms, "run_id": record.id} | event.payload
+    item = {"step": event.step, "stage": event.stage, "ms": event.ms, "run_id": job_id} | event.payload
     if event.stage in links:
-        item["image"] = f"/runs/{record.id}/{links[event.stage]}"
+        item["image"] = f"/runs/{job_id}/{links[event.stage]}"
     return item
 
 
-@router.post("/jobs", status_code=202)
-async def create_job(request: Request, pool: PoolDep, settings: SettingsDep,
-                     idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
-    """Start a job from a multipart upload (``file``, optional ``options`` JSON), JSON ``image_b64``, or JSON ``url``
-    (https, allow-listed hosts only). Send ``Idempotency-Key`` to make retries safe."""
-    ctype = request.headers.get("content-type", "")
-    source: bytes | None = None
-    url: str | None = None
-    if ctype.startswith("multipart/form-data"):
+async def _job_input(request: Request) -> tuple[Any, dict, bytes]:
+    """(input kind, raw options, what identifies the input) from a multipart upload or a JSON body."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
         form = await request.form()
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise InvalidOption("Send the image as the multipart field 'file'.")
-        source = await upload.read()
-        options = Options.model_validate_json(form.get("options") or "{}")
-    elif ctype.startswith("application/json"):
+        data = await upload.read()
+        raw = form.get("options") or "{}"
+        options = Options.model_validate_json(raw if isinstance(raw, str) else "{}")
+        return Upload(data, upload.filename), options.model_dump(exclude_none=True), data
+    if ctype == "application/json":
         body = JobRequest.model_validate_json(await request.body())
         if bool(body.image_b64) == bool(body.url):
             raise InvalidOption("Send exactly one of 'image_b64' or 'url'.")
-        options = body.options or Options()
+        options = (body.options or Options()).model_dump(exclude_none=True)
         if body.url:
-            check_url(body.url, settings)  # refused at once; the fetch itself runs in the job
-            url = body.url
-        else:
-            source = read_source(body.image_b64, settings)
-    else:
-        raise HTTPException(status_code=415, detail={"code": "unsupported_media_type",
-                                                     "message": "Send multipart/form-data or application/json."})
-    run_options = RunOptions(**options.model_dump(exclude_none=True))
-    run_options.resolved(settings)
-    storage = LocalStorage(Path(settings.runs_dir))
-
-    def work(record: JobRecord) -> None:
-        data = source if source is not None else fetch_image(url, settings)
-        job = Job(source=data, name=record.id, options=run_options, run_id=record.id, idempotency_key=idempotency_key)
-        manifest = process(job, storage, pool.executor, on_event=lambda e: record.events.append(_job_event(record, e)))
-        record.manifest = manifest
-        record.status = "done" if manifest["status"] == "ok" else "failed"
-        record.error = manifest["error"]
-
-    record, created = pool.submit_job(work, idempotency_key)
-    return JSONResponse(status_code=202 if created else 200, content={
-        "id": record.id, "status": record.status, "status_url": f"/jobs/{record.id}",
-        "events_url": f"/jobs/{record.id}/events"})
+            return HttpsUrl(body.url), options, body.url.encode()
+        return Base64Text(body.image_b64), options, body.image_b64.encode()
+    raise HTTPException(status_code=415, detail={"code": "unsupported_media_type",
+                                                 "message": "Send multipart/form-data or application/json."})
 
 
-def _record(pool, job_id: str) -> JobRecord:
-    record = pool.record(job_id)
-    if record is None:
-        raise HTTPException(status_code=404, detail={"code": "job_not_found", "message": f"No job '{job_id}'."})
-    return record
+@router.post("/jobs", status_code=202, response_model=JobView)
+async def create_job(request: Request, pool: PoolDep, intake: IntakeDep, store: StoreDep,
+                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Start a job from a multipart upload (``file``, optional ``options`` JSON), JSON ``image_b64``, or JSON ``url``
+    (https, allow-listed hosts only). Send ``Idempotency-Key`` to make retries safe: the same key with the same request
+    returns the same job, with another request a 422."""
+    source, raw_options, identity = await _job_input(request)
+    job_id = (hashlib.sha256(f"http-job:{idempotency_key}".encode()).hexdigest()[:16] if idempotency_key
+              else uuid.uuid4().hex[:16])
+    ticket = await asyncio.to_thread(intake.accept, source, raw_options, name=job_id, key=f"http-job:{job_id}",
+                                     run_id=job_id)
+    digest = fingerprint(hashlib.sha256(identity).hexdigest(), ticket.options.to_dict())
+    created, record = store.create(job_id, digest)
+    if not created:
+        if record.get("fingerprint") != digest:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request. Use a new key for "
+                                       "a new request.")
+        return JSONResponse(status_code=200, content=_links(job_id) | {"status": _status(job_id, pool, intake, store)})
+
+    def work() -> None:
+        intake.run(ticket, on_event=lambda e: store.add_event(job_id, job_event(job_id, e)))
+
+    try:
+        pool.submit(work)
+    except Exception:
+        store.remove(job_id)  # not accepted: a retry with the same key starts it
+        raise
+    store.accepted.add(job_id)
+    return JSONResponse(status_code=202, content=_links(job_id) | {"status": "queued"})
 
 
-@router.get("/jobs/{job_id}")
-def get_job(job_id: str, pool: PoolDep) -> dict:
-    return _record(pool, job_id).view()
+def _links(job_id: str) -> dict[str, str]:
+    return {"id": job_id, "status_url": f"/jobs/{job_id}", "events_url": f"/jobs/{job_id}/events"}
+
+
+def _status(job_id: str, pool, intake, store) -> str:
+    manifest = store.manifest(job_id)
+    if manifest is not None:
+        return "done" if manifest["status"] == "ok" else "failed"
+    if intake.ledger is not None and intake.ledger.state(f"http-job:{job_id}") == "busy":
+        return "running"  # claimed, and the claim is being renewed (by this instance or another)
+    if job_id in store.accepted:
+        return "queued"
+    return "interrupted"
+
+
+JobId = Annotated[str, PathParam(description="The id POST /jobs returned.")]
+
+
+def _known(job_id: str, store) -> None:
+    if store.get(job_id) is None:
+        raise HTTPException(status_code=404, detail={"code": "job_not_found", "message": "No such job."})
+
+
+@router.get("/jobs/{job_id}", response_model=JobView)
+def get_job(job_id: JobId, pool: PoolDep, intake: IntakeDep, store: StoreDep) -> dict:
+    _known(job_id, store)
+    return _view(job_id, pool, intake, store)
+
+
+def _view(job_id: str, pool, intake, store) -> dict[str, Any]:
+    status = _status(job_id, pool, intake, store)
+    manifest = store.manifest(job_id) or {}
+    error = manifest.get("error")
+    if status == "interrupted":
+        error = {"code": "interrupted", "message": "The server stopped before this job finished. Submit it again "
+                 "with a new Idempotency-Key."}
+    files = manifest.get("files", [])
+    return _links(job_id) | {"status": status, "events": store.events(job_id), "error": error,
+                             "results": {name: f"/runs/{job_id}/{name}" for name in files}}
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
-async def job_events(job_id: str, pool: PoolDep,
-                     last_event_id: Annotated[int | None, Header()] = None) -> StreamingResponse:
+async def job_events(job_id: JobId, pool: PoolDep, intake: IntakeDep, store: StoreDep,
+                     last_event_id: Annotated[int | None, Header(ge=0, le=10_000)] = None) -> StreamingResponse:
     """Server-sent events of the job's steps; reconnect with Last-Event-ID to resume after that event."""
-    record = _record(pool, job_id)
+    _known(job_id, store)
 
     async def frames():
         i = 0 if last_event_id is None else last_event_id + 1
         deadline = time.monotonic() + EVENTS_TIMEOUT_S
         while time.monotonic() < deadline:
-            while i < len(record.events):
-                yield f"id: {i}\nevent: step\ndata: {json.dumps(record.events[i])}\n\n"
+            events = store.events(job_id)
+            while i < len(events):
+                yield f"id: {i}\nevent: step\ndata: {json.dumps(events[i])}\n\n"
                 i += 1
-            if record.done.is_set() and i >= len(record.events):
-                yield f"event: end\ndata: {json.dumps(record.view() | {'events': None})}\n\n"
+            if _status(job_id, pool, intake, store) in ("done", "failed", "interrupted"):
+                view = _view(job_id, pool, intake, store) | {"events": None}
+                yield f"event: end\ndata: {json.dumps(view)}\n\n"
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -118,7 +165,9 @@ async def job_events(job_id: str, pool: PoolDep,
 @router.get("/runs/{run_id}/{name}")
 def artefact(run_id: str, name: str, settings: SettingsDep) -> FileResponse:
     root = Path(settings.runs_dir).resolve()
-    path = (root / run_id / name).resolve()
-    if root not in path.parents or not path.is_file():
+    if not re.fullmatch(r"[0-9a-f]{12,16}", run_id) or not ARTEFACT.match(name) or name.startswith("job."):
+        raise HTTPException(status_code=404, detail={"code": "not_found", "message": "No such artefact."})
+    path = root / run_id / name
+    if not path.is_file():
         raise HTTPException(status_code=404, detail={"code": "not_found", "message": "No such artefact."})
     return FileResponse(path)

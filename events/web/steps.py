@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 from pipeline.contract import png_bytes
-from pipeline.errors import BgflowError, InternalError
+from pipeline.errors import BgflowError
 from pipeline.types import StageEvent
 from pipeline.upscale import encode
 
@@ -77,26 +77,20 @@ class LegacySteps:
         return {"step": self.last_step + 1, "run_id": self.run_id, "error": exc.to_dict()}
 
 
-def stream(first: StageEvent, rest: Iterator[StageEvent], steps: LegacySteps, on_close: Callable[[], None]
-           ) -> Iterator[dict[str, Any]]:
-    """Step objects for an already-started run; a failure becomes a final error step; ``on_close`` always runs."""
-    try:
-        yield from steps.feed(first)
-        for event in rest:
-            yield from steps.feed(event)
-    except BgflowError as exc:
-        yield steps.error(exc)
-    except Exception as exc:  # the stream ends cleanly with the error as its last line
-        yield steps.error(InternalError(f"Unexpected {type(exc).__name__}: {exc}"))
-    finally:
-        on_close()
+async def ndjson(items: AsyncIterator[dict[str, Any] | None]) -> AsyncIterator[bytes]:
+    """One JSON object a line, as the old service sent them (keep-alives are SSE's only)."""
+    async for item in items:
+        if item is not None:
+            yield (json.dumps(item) + "\n").encode()
 
 
-def ndjson(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    for item in items:
-        yield (json.dumps(item) + "\n").encode()
-
-
-def sse(items: Iterator[dict[str, Any]], start_id: int = 0) -> Iterator[bytes]:
-    for i, item in enumerate(items, start=start_id):
+async def sse(items: AsyncIterator[dict[str, Any] | None], start_id: int = 0, keepalive: bool = True
+              ) -> AsyncIterator[bytes]:
+    i = start_id
+    async for item in items:
+        if item is None:
+            if keepalive:
+                yield b": keep-alive\n\n"
+            continue
         yield f"id: {i}\nevent: {'error' if 'error' in item else 'step'}\ndata: {json.dumps(item)}\n\n".encode()
+        i += 1

@@ -12,8 +12,8 @@ from typing import Callable
 from fastapi import APIRouter, Request
 
 from events.shopify import ProductCreated, ShopifyTrigger, parse_webhook
-from pipeline.ledger import LocalLedger
-from pipeline.settings import Settings
+from events.ledger import LocalLedger
+from events.settings import Settings
 from pipeline.storage import LocalStorage
 
 from .deps import SettingsDep
@@ -35,7 +35,8 @@ async def shopify_products_create(request: Request, settings: SettingsDep) -> di
 
 
 class PoolDispatch:
-    """The default outside Modal: a product's images run on the app's pool threads, after the reply."""
+    """The default outside Modal: each image of a product is one run on the app's bounded queue, after the reply.
+    A full queue refuses the delivery (503), and Shopify delivers it again later."""
 
     def __init__(self, pool: RunPool, make_trigger: Callable[[], ShopifyTrigger]):
         self.pool, self.make_trigger = pool, make_trigger
@@ -43,22 +44,21 @@ class PoolDispatch:
         self._lock = threading.Lock()
         self.pending: list[Future] = []
 
-    def __call__(self, product: ProductCreated) -> Future:
+    def __call__(self, product: ProductCreated) -> list[Future]:
         with self._lock:
             if self._trigger is None:
                 self._trigger = self.make_trigger()
-        future = self.pool.threads.submit(self._trigger.handle, product)
-        future.add_done_callback(_log_outcomes)
-        self.pending.append(future)
-        return future
+        trigger = self._trigger
+        futures = self.pool.submit_all([(trigger.handle_safely, (product, image)) for image in trigger.pending(product)])
+        for future in futures:
+            future.add_done_callback(_log_outcome)
+        self.pending.extend(futures)
+        return futures
 
 
-def _log_outcomes(future: Future) -> None:
-    if future.exception() is not None:
-        log.error("shopify product failed; Shopify's next delivery retries it: %r", future.exception())
-        return
-    for outcome in future.result():
-        log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
+def _log_outcome(future: Future) -> None:
+    outcome = future.result()
+    log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
 
 
 def local_trigger(settings: Settings, executor) -> ShopifyTrigger:

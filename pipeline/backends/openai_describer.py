@@ -23,6 +23,7 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 
 from .. import analyze, prompts
+from ..options import STYLES
 from ..errors import BackendUnavailable, DescriberFailed, DescriberInvalidOutput
 from ..segment import Coarse
 from ..settings import Settings
@@ -124,7 +125,7 @@ class OpenAIDescriber:
             objects_white=parsed.objects_white,
             background_suggestion=parsed.background_suggestion,
             prompt=parsed.inpainting_prompt,
-            style=parsed.studio_style if parsed.studio_style in prompts.STYLES else base.style,
+            style=parsed.studio_style if parsed.studio_style in STYLES else base.style,
             category=parsed.category,
             palette=base.palette,
             bbox=base.bbox,

@@ -17,14 +17,16 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .storage import error_code
+from pipeline.storage import error_code
 
 ClaimState = Literal["new", "done", "busy"]
-DEFAULT_LEASE_S = 900.0
+DEFAULT_LEASE_S = 60.0
 
 
 class Ledger(Protocol):
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]: ...
+    def renew(self, key: str, token: str) -> bool: ...
+    def state(self, key: str) -> ClaimState | None: ...
     def complete(self, key: str, result: dict[str, Any]) -> None: ...
     def release(self, key: str) -> None: ...
 
@@ -33,9 +35,15 @@ def entry_name(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] + ".json"
 
 
-def _in_progress(key: str) -> dict[str, Any]:
-    """A fresh claim; its token names this claim's generation for a takeover."""
-    return {"key": key, "status": "in_progress", "started": time.time(), "token": uuid.uuid4().hex, "result": None}
+def _in_progress(key: str, token: str | None = None) -> dict[str, Any]:
+    """A fresh claim; its token names this claim's generation for a takeover. Renewing keeps the token and moves
+    ``started`` (the lease runs from the last renewal)."""
+    return {"key": key, "status": "in_progress", "started": time.time(), "token": token or uuid.uuid4().hex,
+            "result": None}
+
+
+def _held_by(record: dict[str, Any] | None, token: str) -> bool:
+    return bool(record) and record.get("status") == "in_progress" and record.get("token") == token
 
 
 def _done(key: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -65,19 +73,21 @@ class LocalLedger:
     def _path(self, key: str) -> Path:
         return self.folder / entry_name(key)
 
-    def _fresh_claim(self, path: Path, key: str) -> Path:
+    @staticmethod
+    def _staged(path: Path, record: dict[str, Any]) -> Path:
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_bytes(_encoded(_in_progress(key)))
+        tmp.write_bytes(_encoded(record))
         return tmp
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
         path = self._path(key)
         # Written whole under a private name, then linked into place: a reader never sees half a claim, and link()
         # fails when the name exists, so exactly one claimant wins.
-        tmp = self._fresh_claim(path, key)
+        mine = _in_progress(key)
+        tmp = self._staged(path, mine)
         try:
             os.link(tmp, path)
-            return "new", None
+            return "new", mine
         except FileExistsError:
             pass
         finally:
@@ -95,8 +105,27 @@ class LocalLedger:
             os.close(os.open(sentinel, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
             return "busy", None
-        self._fresh_claim(path, key).replace(path)
-        return "new", None
+        mine = _in_progress(key)
+        self._staged(path, mine).replace(path)
+        return "new", mine
+
+    def state(self, key: str) -> ClaimState | None:
+        """done / busy (held, lease running) / None (free or stale), without claiming."""
+        try:
+            return _state(json.loads(self._path(key).read_text()), self.lease_s)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def renew(self, key: str, token: str) -> bool:
+        """Extend the lease of the claim ``token`` holds; False when it is no longer held (taken over, finished)."""
+        path = self._path(key)
+        try:
+            if not _held_by(json.loads(path.read_text()), token):
+                return False
+        except (FileNotFoundError, json.JSONDecodeError):
+            return False
+        self._staged(path, _in_progress(key, token)).replace(path)
+        return True
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
         path = self._path(key)
@@ -118,10 +147,10 @@ class S3Ledger:
         return f"{self.prefix}/{entry_name(key)}"
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
+        mine = _in_progress(key)
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_in_progress(key)),
-                                   IfNoneMatch="*")
-            return "new", None
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(mine), IfNoneMatch="*")
+            return "new", mine
         except Exception as exc:
             if error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 raise
@@ -136,12 +165,34 @@ class S3Ledger:
         if state:
             return state, record
         try:  # stale: take it over only if nobody changed it since we read it
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_in_progress(key)),
-                                   IfMatch=got["ETag"])
-            return "new", None
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(mine), IfMatch=got["ETag"])
+            return "new", mine
         except Exception as exc:
             if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 return "busy", None
+            raise
+
+    def state(self, key: str) -> ClaimState | None:
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise
+        return _state(json.loads(got["Body"].read() or b"{}"), self.lease_s)
+
+    def renew(self, key: str, token: str) -> bool:
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            if not _held_by(json.loads(got["Body"].read() or b"{}"), token):
+                return False
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=_encoded(_in_progress(key, token)),
+                                   IfMatch=got["ETag"])
+            return True
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "PreconditionFailed", "ConditionalRequestConflict", "412",
+                                   "409"):
+                return False
             raise
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
@@ -161,8 +212,9 @@ class DictLedger:
         self.store, self.lease_s = store, lease_s
 
     def claim(self, key: str) -> tuple[ClaimState, dict[str, Any] | None]:
-        if self.store.put(key, _in_progress(key), skip_if_exists=True):
-            return "new", None
+        mine = _in_progress(key)
+        if self.store.put(key, mine, skip_if_exists=True):
+            return "new", mine
         record = self.store.get(key, None)
         if record is None:
             return "busy", None
@@ -171,8 +223,18 @@ class DictLedger:
             return state, record
         if not self.store.put(f"{key}|takeover|{record.get('token')}", time.time(), skip_if_exists=True):
             return "busy", None
-        self.store.put(key, _in_progress(key))
-        return "new", None
+        self.store.put(key, mine)
+        return "new", mine
+
+    def state(self, key: str) -> ClaimState | None:
+        record = self.store.get(key, None)
+        return _state(record, self.lease_s) if record else None
+
+    def renew(self, key: str, token: str) -> bool:
+        if not _held_by(self.store.get(key, None), token):
+            return False
+        self.store.put(key, _in_progress(key, token))
+        return True
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
         self.store.put(key, _done(key, result))
