@@ -112,6 +112,9 @@ class Http:
     headers: dict[str, str] = field(default_factory=dict)
     method: str = "POST"
     path: str | None = None  # default: the endpoint's own path
+    chunked: bool = False  # send ``raw`` without a Content-Length
+    files: dict | None = None  # a multipart body: its files and form fields
+    form: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -643,6 +646,26 @@ def _request_cases() -> list[RequestCase]:
     ]:
         c.append(RequestCase(name, "body", (Http(raw=raw, content_type=ctype), expect),
                              (Http(raw=raw, content_type=ctype), expect)))
+
+    # Bodies over the server's limit (the test server's cap is 4 MB), with a Content-Length and chunked.
+    big = json.dumps({"image_b64": "A" * 5_000_000}).encode()
+    too_big = refused("request_too_large", http=(413,))
+    c.append(RequestCase("body-over-limit", "body", (Http(raw=big), too_big), (Http(raw=big), too_big)))
+    c.append(RequestCase("body-over-limit-chunked", "body", (Http(raw=big, chunked=True), too_big),
+                         (Http(raw=big, chunked=True), too_big)))
+
+    # Multipart uploads to /jobs that are not what it takes.
+    photo = ("photo.png", png(1), "image/png")
+    c.append(RequestCase("multipart-without-file", "body", None,
+                         (Http(files={"other": photo}, form={"options": "{}"}), bad)))
+    c.append(RequestCase("multipart-options-not-json", "body", None,
+                         (Http(files={"file": photo}, form={"options": "{size: 64"}), bad)))
+    c.append(RequestCase("multipart-options-size-0", "body", None,
+                         (Http(files={"file": photo}, form={"options": json.dumps({"size": 0})}), bad)))
+    c.append(RequestCase("multipart-file-is-a-text-field", "body", None,
+                         (Http(files={"options": (None, "{}")}, form={"file": "/etc/passwd"}),
+                          refused(*OPTION_ERROR, "empty_input", "unsupported_format", http=(400, 415, 422))),
+                         secrets=(b"root:x:0:0",)))
 
     # Headers and paths of the jobs API.
     c.append(RequestCase("idempotency-key-300-chars", "header", None,

@@ -27,6 +27,7 @@ from tests.badinputs import OK, SIZE, Expect, FileCase, Http, RequestCase, png
 
 REPO = Path(__file__).resolve().parent.parent
 HTTP_DEADLINE_S = 60.0
+REQUEST_CAP = 4_000_000  # the test server's body limit: every corpus file fits, an oversized body is cheap to send
 CLI_DEADLINE_S = 300.0
 
 
@@ -180,7 +181,7 @@ def _cli_row(case: FileCase, path: str, by_input: dict, folders: dict, out: Path
 def _last_traceback(stderr: str) -> str:
     """The exception line of the last traceback on stderr (else its last line)."""
     lines = [line.strip(" │") for line in stderr.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|error)\b", line)]
     return ((errors or lines or [""])[-1])[:300]
 
 
@@ -214,7 +215,7 @@ def http_client(runs_dir: Path) -> Iterator[Any]:
     from events.http import create_app
     from events.settings import Settings
 
-    settings = Settings(runs_dir=runs_dir, max_concurrent_jobs=4)
+    settings = Settings(runs_dir=runs_dir, max_concurrent_jobs=4, max_request_bytes=REQUEST_CAP)
     with TestClient(ServerErrors(create_app(settings)), raise_server_exceptions=False) as client:
         yield client
 
@@ -253,8 +254,10 @@ def _error(resp) -> tuple[str, str]:
 
 def _send(client, http: Http, default_path: str, stream: bool = False):
     kwargs: dict[str, Any] = {"headers": dict(http.headers)}
-    if http.raw is not None:
-        kwargs["content"] = http.raw
+    if http.files is not None or http.form is not None:
+        kwargs["files"], kwargs["data"] = http.files, http.form
+    elif http.raw is not None:
+        kwargs["content"] = iter([http.raw]) if http.chunked else http.raw  # an iterator goes out chunked
         kwargs["headers"]["content-type"] = http.content_type
     elif http.body is not None:
         kwargs["json"] = http.body
