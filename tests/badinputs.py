@@ -47,6 +47,7 @@ HTTP_STATUS = {
     "image_too_small": 422, "invalid_option": 422, "invalid_request": 422, "invalid_input": 400,
     "product_not_found": 422, "unsafe_url": 400, "request_too_large": 413, "unsupported_media_type": 415,
 }
+ESCAPE = "bgflow-corpus-escape"  # a file or folder with this in its name outside the runs folder: a path escaped
 SIZE = 64  # the output size every case asks for: small and fast
 
 
@@ -62,7 +63,7 @@ class Expect:
         return set(self.http) or {HTTP_STATUS[c] for c in self.outcomes if c in HTTP_STATUS}
 
     def describe(self) -> str:
-        text = " | ".join(self.outcomes)
+        text = ", ".join(self.outcomes)
         if self.background:
             text += f" ({self.background})"
         if self.size:
@@ -96,6 +97,7 @@ class FileCase:
     data: bytes
     expect: Expect
     filename: str | bytes = ""  # the name on disk and in an upload; bytes for a name that is not UTF-8
+    upload_name: str | None = None  # a different name for the multipart upload (one no file on disk can have)
 
     @property
     def disk_name(self) -> str | bytes:
@@ -515,6 +517,11 @@ def _file_cases() -> list[FileCase]:
                                 b"\xff\xfe-not-utf8.png"]
     for i, n in enumerate(names):
         add(f"name-{i:02d}", "file-name", png(20 + i), ok("white"), filename=n)
+    # Upload names that are paths: a failed input is kept beside its manifest, and must stay inside the runs folder.
+    cut = truncated(png(30), 0.5)
+    for i, n in enumerate([f"../../../../../../tmp/{ESCAPE}.png", f"/tmp/{ESCAPE}.png", f"..\\..\\{ESCAPE}.png",
+                           f"{ESCAPE}\0.png", f"../{ESCAPE}/../../{ESCAPE}.tif"]):
+        c.append(FileCase(f"upload-name-{i}", "file-name", cut, err("corrupt_image"), f"upload-name-{i}.png", n))
     for i, n in enumerate(["a.jpg", "a.png", "a-2.jpg", "a-2.png", "A.jpg"]):
         data = jpeg(40 + i) if n.lower().endswith(".jpg") else png(40 + i)
         add(f"collide-{n}", "file-name", data, ok("white"), filename=n)

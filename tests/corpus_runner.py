@@ -15,7 +15,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from tests.badinputs import OK, SIZE, Expect, FileCase, Http, RequestCase, png
+from tests.badinputs import ESCAPE, OK, SIZE, Expect, FileCase, Http, RequestCase, png
 
 REPO = Path(__file__).resolve().parent.parent
 HTTP_DEADLINE_S = 60.0
@@ -141,9 +143,9 @@ def cli_batch(cases: list[FileCase], workdir: Path) -> CliBatch:
     by_input = {}
     for row in rows:
         by_input.setdefault(row["input"], []).append(row)
-    folders: dict[str, list[str]] = {}
+    folders: dict[str, list[str]] = {}  # keyed case-insensitively: a.jpg and A.jpg must not meet on macOS or Windows
     for row in rows:
-        folders.setdefault(row["name"], []).append(row["input"])
+        folders.setdefault(row["name"].casefold(), []).append(row["input"])
     for case, path in zip(cases, paths):
         batch.observed[case.name] = _cli_row(case, os.fsdecode(path), by_input, folders, out, batch)
     return batch
@@ -161,8 +163,13 @@ def _cli_row(case: FileCase, path: str, by_input: dict, folders: dict, out: Path
     folder = (out / row["name"]).resolve()
     if folder == root or root not in folder.parents:
         return Observed("outside_out", batch.returncode, detail=f"folder name {row['name']!r} -> {folder}")
-    if len(folders[row["name"]]) > 1:
-        return Observed("shared_folder", batch.returncode, detail=f"{row['name']!r} shared by {folders[row['name']]}")
+    if len(folders[row["name"].casefold()]) > 1:
+        return Observed("shared_folder", batch.returncode,
+                        detail=f"{row['name']!r} shared (ignoring case) by {folders[row['name'].casefold()]}")
+    hidden = [f"U+{ord(ch):04X}" for ch in row["name"] if unicodedata.category(ch) in ("Cc", "Cf")]
+    if hidden:
+        return Observed("unsafe_folder_name", batch.returncode,
+                        detail=f"{row['name']!r} holds control or format characters {hidden}")
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         return Observed("no_manifest", batch.returncode, detail=str(manifest_path))
@@ -351,9 +358,20 @@ def jobs(client, http: Http | None = None, files: dict | None = None, data: dict
 
 
 def jobs_file(client, case: FileCase) -> Observed:
-    name = case.disk_name.decode("latin-1") if isinstance(case.disk_name, bytes) else case.disk_name
-    return jobs(client, files={"file": (name, case.data, "application/octet-stream")},
+    name = case.upload_name or case.disk_name
+    name = name.decode("latin-1") if isinstance(name, bytes) else name
+    seen = jobs(client, files={"file": (name, case.data, "application/octet-stream")},
                 data={"options": json.dumps({"size": SIZE})})
+    escaped = _escaped(client)
+    return Observed("escaped", seen.status, detail=f"wrote {escaped}") if escaped else seen
+
+
+def _escaped(client) -> list[str]:
+    """Files or folders named after ESCAPE outside the runs folder (in /tmp, or beside the runs folder)."""
+    runs = Path(client.app.app.state.settings.runs_dir).resolve()
+    places = [Path(tempfile.gettempdir()), Path("/tmp"), runs.parent, runs.parent.parent]
+    found = {str(p) for place in places if place.is_dir() for p in place.iterdir() if ESCAPE in p.name}
+    return sorted(found)
 
 
 def scenario(client, case: RequestCase) -> Observed:

@@ -78,7 +78,7 @@ def test_cli_folder_of_hostile_names_all_succeed(tmp_path):
     rows = __import__("json").loads((out / "summary.json").read_text())["items"]
     assert len(rows) == len(cases)
     names = [r["name"] for r in rows]
-    assert len(set(names)) == len(names)
+    assert len({n.casefold() for n in names}) == len(names)
     root = out.resolve()
     for name in names:
         folder = (out / name).resolve()
