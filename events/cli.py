@@ -265,6 +265,59 @@ def s3_worker_cmd(
     raise typer.Exit(1 if failed else 0)
 
 
+shopify_app = typer.Typer(help="A Shopify store's catalogue.", no_args_is_help=True)
+app.add_typer(shopify_app, name="shopify")
+
+
+@shopify_app.command("backfill")
+def shopify_backfill_cmd(
+    shop: Annotated[str, typer.Option(help="The store's <name>.myshopify.com domain.")],
+    query: Annotated[Optional[str], typer.Option(help="Shopify product search syntax, e.g. 'product_type:Chair'.")
+                     ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the images that would be processed; change nothing.")
+                       ] = False,
+    page_size: Annotated[int, typer.Option(min=1, max=250, help="Products per Admin API page.")] = 50,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
+) -> None:
+    """Process the images of the store's existing products that bgflow has not processed yet, and add the results to
+    each product, as the products/create webhook does. Stopped, it goes on from the last finished page next time."""
+    from events.shopify import check_shop
+    from events.shopify_backfill import Backfill
+    from events.web.webhooks import local_trigger
+    from pipeline.runner import InProcessExecutor
+
+    settings = get_settings()
+    try:
+        shop = check_shop(shop, settings)
+        options = _options(preset="marketplace", on_scene="skip", size=size)
+        trigger = local_trigger(settings, None if dry_run else InProcessExecutor(settings), options)
+        admin = trigger.admin(shop)
+    except BgflowError as exc:
+        raise _usage_error(exc) from None
+    backfill = Backfill(trigger, admin, trigger.storage, shop, query=query, page_size=page_size)
+    total = admin.products_count(query)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[current]}"), console=console, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("products", total=total, current="")
+
+        def done(product, outcomes) -> None:
+            progress.update(task, advance=1, current=escape(product.title[:40]))
+            for outcome in outcomes:
+                _show_outcome(outcome)
+
+        report = backfill.run(dry_run=dry_run, on_product=done)
+    if dry_run:
+        for product_id, image_id, url in report.planned:
+            console.print(f"would process product {product_id} image {image_id} {escape(url)}")
+        console.print(f"{len(report.planned)} images in {report.products} products would be processed")
+        raise typer.Exit(0)
+    if report.resumed_from:
+        console.print(f"resumed after cursor {escape(report.resumed_from)}")
+    console.print(f"{report.products} products: {report.count('ok')} images ok, {report.count('failed')} failed, "
+                  f"{report.count('duplicate')} already done, {report.count('busy')} left for the next run")
+    raise typer.Exit(1 if report.count("failed") or report.count("busy") else 0)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
