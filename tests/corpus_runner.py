@@ -182,6 +182,9 @@ def _cli_row(case: FileCase, path: str, by_input: dict, folders: dict, out: Path
         size = (manifest.get("properties") or {}).get("size")
         return Observed(OK, batch.returncode, row["background_kind"], tuple(size) if size else None)
     error = row["error"] or {}
+    if case.data and not any(f.startswith("input") for f in os.listdir(folder)):
+        return Observed("input_not_kept", batch.returncode, detail=f"{error.get('code')}: no input.* beside the "
+                        f"manifest of a failed input (files {sorted(os.listdir(folder))})")
     return Observed(error.get("code", "no_error_code"), batch.returncode, detail=error.get("message", "")[:200])
 
 
