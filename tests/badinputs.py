@@ -594,6 +594,13 @@ def _request_cases() -> list[RequestCase]:
     c.append(RequestCase("b64-whitespace-only", "base64", (Http(body={"image_b64": "   \n "}), blank),
                          (Http(body={"image_b64": "   \n "}), blank)))
 
+    # The same answers as server-sent events.
+    sse = {"Accept": "text/event-stream"}
+    for name, data, expect in [("sse-ok", png(1), ok("white")), ("sse-all-black", flat((0, 0, 0)), err("product_not_found")),
+                               ("sse-truncated", truncated(png(1), 0.5), err("corrupt_image")),
+                               ("sse-not-an-image", b"%PDF-1.7\n", err("unsupported_format"))]:
+        c.append(RequestCase(name, "stream", (Http(body={"image_b64": _b64(data), "size": SIZE}, headers=sse), expect)))
+
     # Option values: refused before any stage runs (422 on the web, exit 2 on the CLI).
     bad = refused(*OPTION_ERROR, http=(422,))
     both("seed-negative", {"seed": -1}, bad, ["--seed", "-1"])

@@ -282,6 +282,7 @@ def photography(client, http: Http, secrets: tuple[bytes, ...] = ()) -> Observed
         with _send(client, http, "/photography/background", stream=True) as r:
             body = b"".join(r.iter_bytes())
             status = r.status_code
+            sse = r.headers.get("content-type", "").startswith("text/event-stream")
         leak = _leak(body, secrets)
         if leak:
             return Observed("leak", status, detail=leak)
@@ -291,7 +292,9 @@ def photography(client, http: Http, secrets: tuple[bytes, ...] = ()) -> Observed
                 return Observed(f"http_{status}", status, detail=_server_error(client) or message[:200])
             return Observed(code, status, detail=message[:200])
         try:
-            lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+            text = body.decode().splitlines()
+            lines = [json.loads(line[6:]) for line in text if line.startswith("data: ")] if sse else \
+                [json.loads(line) for line in text if line.strip()]
         except ValueError as exc:
             return Observed("bad_stream", status, detail=f"{exc}: {body[:200]!r}")
         if not lines:

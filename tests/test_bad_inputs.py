@@ -44,7 +44,7 @@ def test_the_corpus_covers_every_kind_of_bad_input():
     groups = {c.group for c in FILES} | {c.group for c in REQUESTS}
     assert len(FILES) + len(REQUESTS) >= 60
     assert {"truncation", "bomb", "shape", "mode", "animation", "exif", "icc", "polyglot", "not-image", "flat",
-            "file-name", "path", "base64", "option", "body", "header"} <= groups
+            "file-name", "path", "base64", "option", "body", "header", "stream"} <= groups
     named = [c.data for c in FILES if c.group == "file-name" and OK in c.expect.outcomes]
     assert len(set(named)) == len(named)  # different bytes under each name: an overwrite shows
 
