@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import warnings
 from pathlib import Path
 from typing import NamedTuple, Union
@@ -24,8 +25,10 @@ Source = Union[bytes, bytearray, memoryview, Path]
 _DAMAGED = (OSError, SyntaxError, ValueError, EOFError)
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".mpo"}  # for folders and buckets
-# Signatures of the supported formats: a file that starts with one and cannot be opened is cut short, not foreign.
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*", b"RIFF")
+# Signatures of the supported formats. Pillow opens every JPEG, PNG, GIF and WEBP that is whole, so one of these it
+# cannot open is cut short; a TIFF is cut short only when its first directory lies past the end.
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
+_TIFF = (b"II*\0", b"MM\0*")
 # EXIF orientation -> the turn that shows the photo upright (as ImageOps.exif_transpose does it).
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
@@ -91,9 +94,12 @@ def decode(data: bytes, settings: Settings | None = None, fit: bool = False) -> 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(_too_many_pixels_message(None, settings)) from None
     except UnidentifiedImageError:
-        if data.startswith(_MAGIC):  # a known format's signature, then too little to read
+        if _cut_short(data):
             raise CorruptImage("The image is cut short right after its header. Re-export or re-upload the "
                                "original.") from None
+        if data.startswith(_TIFF):
+            raise UnsupportedFormat("This TIFF's pixel layout is not one bgflow reads (e.g. 32-bit float colour). "
+                                    "Export it as 8- or 16-bit RGB.") from None
         raise UnsupportedFormat(
             "This is not an image bgflow can read. Send JPEG, PNG, WEBP, TIFF, BMP or GIF."
         ) from None
@@ -153,6 +159,21 @@ def decode(data: bytes, settings: Settings | None = None, fit: bool = False) -> 
             notes.append("cmyk")
         rgb = np.array(im if im.mode == "RGB" else im.convert("RGB"))
     return Decoded(np.ascontiguousarray(rgb), alpha, fmt, notes, original_size)
+
+
+def _cut_short(data: bytes) -> bool:
+    if data.startswith(_MAGIC):
+        return True
+    if not data.startswith(_TIFF):
+        return False
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 10:
+        return True
+    (offset,) = struct.unpack(order + "I", data[4:8])
+    if offset + 2 > len(data):
+        return True
+    (entries,) = struct.unpack(order + "H", data[offset:offset + 2])
+    return offset + 2 + 12 * entries > len(data)
 
 
 def fitted_size(size: tuple[int, int], settings: Settings) -> tuple[int, int]:

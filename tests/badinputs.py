@@ -211,6 +211,31 @@ def tiff_raw(width: int, height: int, data: bytes = b"\0" * 64) -> bytes:
     return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + data
 
 
+def tiff_samples(arr: np.ndarray, bits: int, sample_format: int) -> bytes:
+    """An uncompressed little-endian TIFF of HxW or HxWx3 samples (sample format 1 unsigned, 3 float)."""
+    h, w = arr.shape[:2]
+    spp = 1 if arr.ndim == 2 else arr.shape[2]
+    data = arr.astype({(16, 1): "<u2", (32, 1): "<u4", (32, 3): "<f4"}[bits, sample_format]).tobytes()
+    per_sample = struct.pack("<" + "H" * spp, *[bits] * spp), struct.pack("<" + "H" * spp, *[sample_format] * spp)
+    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, spp, per_sample[0]), (259, 3, 1, 1), (262, 3, 1, 2 if spp == 3 else 1),
+            (273, 4, 1, "data"), (277, 3, 1, spp), (278, 4, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1),
+            (339, 3, spp, per_sample[1])]
+    extra_at = 8 + 2 + 12 * len(tags) + 4
+    extra = b"".join(v for *_, v in tags if isinstance(v, bytes) and len(v) > 4)
+    ifd, cursor = struct.pack("<H", len(tags)), extra_at
+    for tag, typ, count, value in tags:
+        if value == "data":
+            field = struct.pack("<I", extra_at + len(extra))
+        elif isinstance(value, bytes) and len(value) > 4:
+            field, cursor = struct.pack("<I", cursor), cursor + len(value)
+        elif isinstance(value, bytes):
+            field = value.ljust(4, b"\0")
+        else:
+            field = struct.pack("<HH", value, 0) if typ == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, typ, count) + field
+    return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + extra + data
+
+
 def gif_header(width: int, height: int) -> bytes:
     """A GIF whose screen declares width x height, holding one 1x1 frame."""
     return (b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
@@ -432,6 +457,10 @@ def _file_cases() -> list[FileCase]:
     nan[:4, :4] = np.nan
     nan[-4:, -4:] = np.inf
     add("mode-F-float-nan-inf", "mode", save(Image.fromarray(nan), "TIFF"), ok("white"), ext=".tif")
+    add("mode-RGB-float32-tiff", "mode", tiff_samples(np.asarray(base).astype(np.float32) / 255, 32, 3),
+        err("unsupported_format"), ext=".tif")  # Pillow reads no float colour TIFF: say so, not "corrupt"
+    add("mode-RGB16-tiff", "mode", tiff_samples(np.asarray(base).astype(np.uint16) * 257, 16, 1), ok("white"),
+        ext=".tif")
     add("mode-RGB-bmp", "mode", save(base, "BMP"), ok("white"), ext=".bmp")
     add("mode-RGBA-bmp", "mode", save(rgba_image(), "BMP"), ok("white"), ext=".bmp")
     add("mode-P-gif", "mode", save(base.convert("P"), "GIF"), ok("white"), ext=".gif")

@@ -205,3 +205,13 @@ def test_extreme_aspect_keeps_the_short_side_at_least_min_side():
     arr[7:14, 3000:7000] = 30
     n = normalize(encode(arr))
     assert min(n.size) >= 16 and n.original_size == (10000, 20)
+
+
+def test_a_whole_tiff_in_a_layout_pillow_cannot_read_is_unsupported_not_corrupt():
+    from tests.badinputs import tiff_samples
+
+    rgb = np.zeros((16, 20, 3), np.float32)
+    with pytest.raises(UnsupportedFormat, match="TIFF"):
+        normalize(tiff_samples(rgb, 32, 3))
+    with pytest.raises(CorruptImage):
+        normalize(tiff_samples(rgb, 32, 3)[:12])  # the first directory cut off
