@@ -66,6 +66,8 @@ def run_cmd(
                              ] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Images at once (default: the number of cores; "
                                                    "with --executor modal: 8 calls at once).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip inputs already done in OUT with the same options "
+                                         "(their manifest says ok).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
@@ -107,7 +109,8 @@ def run_cmd(
             progress.update(task, current=item.path.name)
             progress.advance(task)
 
-        rows = run_batch(files, out, options, settings, workers=workers, executor=executor, on_row=done)
+        rows = run_batch(files, out, options, settings, workers=workers, executor=executor, resume=resume,
+                         on_row=done)
     failed = [r for r in rows if r["status"] != "ok"]
     storage.put_json("summary.json", {"count": len(rows), "ok": len(rows) - len(failed), "failed": len(failed),
                                       "workers": workers, "total_s": round(time.perf_counter() - t0, 2),

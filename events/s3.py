@@ -148,7 +148,7 @@ class S3Worker:
         self.s3, self.sqs, self.queue_url, self.intake = s3, sqs, queue_url, intake
         self.output: S3Storage = intake.storage
         self.options = options or RunOptions()
-        self.lease_s = intake.settings.ledger_lease_s
+        self.lease_s = intake.ledger.lease_s
         self.messages_seen = 0
 
     def handle(self, event: ObjectCreated, message: dict[str, Any] | None = None) -> Outcome:

@@ -43,7 +43,12 @@ def _ledger() -> Any:
 LEDGER: Callable[[], Any] = _ledger  # tests replace it with a local ledger
 
 
-@app.function(image=cpu_image.env(S3_ENV), secrets=secrets, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 600,
+# The deploying shell's queue settings reach the poller as a secret: an image build step after the project code is
+# added (cpu_image.env(...)) is refused by modal at deploy.
+S3_SECRETS = [modal.Secret.from_dict(S3_ENV)] if S3_ENV else []
+
+
+@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 600,
               max_containers=1)
 def s3_poll() -> list[dict[str, str | None]]:
     """Drain the queue for about POLL_SECONDS; each object version runs once (ledger in the output bucket)."""

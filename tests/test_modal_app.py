@@ -34,7 +34,7 @@ def test_cpu_stages_and_gpu_classes_have_different_container_specs():
         info = fn.info()
         assert info.gpus == [], name
         assert info.max_retries == 2 and 0 < info.timeout <= 120, name
-        assert info.volumes == {}, name
+        assert {k: v.name for k, v in info.volumes.items()} == {"/runs": "bgflow-runs"}, name  # images between stages
     expected = {"Inpainter": ("H100", "compose"), "Upscaler": ("L4", "upscale"), "Segmenter": ("L4", "segment"),
                 "Orienter": ("L4", "orient")}
     for cls_name, (gpu_type, method) in expected.items():
@@ -96,10 +96,15 @@ def _job(size=256, **settings):
 
 
 def test_orchestrator_chains_every_stage_through_function_calls(recording_call, tmp_path, monkeypatch):
+    from functions import blobs
+    from pipeline.wire import FolderBlobs
+
     monkeypatch.setattr(orchestrate, "CALL", recording_call)
     monkeypatch.setattr(orchestrate, "RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(blobs, "STORE", lambda name: FolderBlobs(tmp_path / ".wire", name))
     out = orchestrate.run_job.local(_job())
     assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
+    assert list((tmp_path / ".wire").iterdir()) == []  # the job's images between stages are removed with it
     m = out["manifest"]
     assert m["status"] == "ok" and m["fidelity"]["delta_e_mean"] <= 1.5
     assert [e["step"] for e in out["events"]] == [0, 1, 2, 2, 3]
