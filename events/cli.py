@@ -231,16 +231,18 @@ def s3_worker_cmd(
     out: Annotated[Optional[str], typer.Option(help="s3://bucket/prefix for results (default BGFLOW_S3_OUTPUT).")] = None,
     once: Annotated[bool, typer.Option(help="Stop when the queue is empty instead of polling forever.")] = False,
     wait: Annotated[int, typer.Option(help="Long-poll seconds per receive (0-20).", min=0, max=20)] = 20,
-    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=PRESET_HELP)] = None,
     size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Images at once (threads); messages are received in "
+                                         "batches while they run.")] = 1,
 ) -> None:
     """Process photos as they land in a bucket: S3 ObjectCreated events from SQS -> run contract in the output
     bucket; each object version runs once (ledger under <prefix>/.bgflow/ledger)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from concurrent.futures import ThreadPoolExecutor
+
     from events.s3 import worker_for
-    from pipeline.errors import BgflowError
-    from events.settings import get_settings
 
     settings = get_settings()
     queue_url, output = queue or settings.sqs_queue_url, out or settings.s3_output
@@ -252,8 +254,10 @@ def s3_worker_cmd(
     try:
         worker = worker_for(settings, executor, queue_url, output, options)
     except BgflowError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2)
+        raise _usage_error(exc) from None
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgflow-s3") if workers > 1 else None
+    if pool is not None:
+        worker.submit, worker.max_in_flight = (lambda event: pool.submit(worker.handle, event)), workers
     stopping = _stop_on_sigterm()
     console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
     try:
@@ -261,6 +265,9 @@ def s3_worker_cmd(
                                 until=stopping.is_set)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     if stopping.is_set():
         console.print("stopped on SIGTERM after the image in hand")
     failed = sum(o.status == "failed" for o in outcomes)

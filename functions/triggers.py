@@ -1,5 +1,6 @@
-"""Event triggers on Modal: the S3 queue poller (scheduled) and the Shopify product runner (spawned by the webhook).
-Both run the stages as function calls through the orchestrator's call seam, like every other entry point."""
+"""Event triggers on Modal: the S3 queue poller (scheduled), which spawns one ``s3_object`` run per object version,
+and the Shopify product runner (spawned by the webhook). Runs chain the stages as function calls through the
+orchestrator's call seam, like every other entry point."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import modal
 from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 
 with cpu_image.imports():
-    from events.s3 import worker_for
+    from events.s3 import ObjectCreated, worker_for
+    from events.outcome import Outcome
     from events.shopify import ProductCreated, ShopifyTrigger
     from events.ledger import DictLedger
     from pipeline.remote import RemoteExecutor
@@ -48,18 +50,64 @@ LEDGER: Callable[[], Any] = _ledger  # tests replace it with a local ledger
 S3_SECRETS = [modal.Secret.from_dict(S3_ENV)] if S3_ENV else []
 
 
-@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 600,
+S3_RUNS = 100  # s3_object containers at once: the fan-out's bound, and how many runs the poller keeps in flight
+
+
+def _worker():
+    settings = get_settings()
+    return worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
+
+
+@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, timeout=900, max_containers=S3_RUNS)
+def s3_object(event: dict[str, Any]) -> dict[str, Any]:
+    """One created object version, once (the ledger in the output bucket); its stages as function calls."""
+    return _worker().handle(ObjectCreated(**event)).view()
+
+
+class SpawnedRun:
+    """A spawned call as the S3 worker's future: ``done()`` without waiting, ``result()`` as an Outcome."""
+
+    def __init__(self, call: Any):
+        self.call, self._value, self._done = call, None, False
+
+    def done(self) -> bool:
+        if not self._done:
+            try:
+                self._value, self._done = self.call.get(timeout=0), True
+            except (TimeoutError, modal.exception.TimeoutError):  # still running
+                return False
+            except Exception as exc:  # the run itself raised: a redelivery retries it
+                self._value, self._done = exc, True
+        return True
+
+    def result(self) -> Outcome:
+        if isinstance(self._value, Exception):
+            raise self._value
+        return Outcome(**self._value)
+
+
+def _spawn(event: ObjectCreated) -> SpawnedRun:
+    return SpawnedRun(s3_object.spawn(event.__dict__))
+
+
+SPAWN: Callable[[Any], Any] = _spawn  # tests replace it with a local pool
+
+
+@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 900,
               max_containers=1)
 def s3_poll() -> list[dict[str, str | None]]:
-    """Drain the queue for about POLL_SECONDS; each object version runs once (ledger in the output bucket)."""
+    """Receive for about POLL_SECONDS, in batches, spawning one s3_object run per object version (up to S3_RUNS at
+    once); each message stays hidden while its runs go on and is deleted once they are settled."""
     import time
 
     settings = get_settings()
     if not settings.sqs_queue_url or not settings.s3_output:
         return []
-    worker = worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
+    worker = _worker()
+    worker.submit, worker.max_in_flight = SPAWN, S3_RUNS
     deadline = time.monotonic() + POLL_SECONDS
-    outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline)
+    outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline,
+                            finish_s=840)
     return [o.view() for o in outcomes]
 
 

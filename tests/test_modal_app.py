@@ -139,7 +139,9 @@ def test_bgflow_run_with_the_modal_executor_fails_clearly_without_a_deployment(t
 
 def test_trigger_specs():
     poll = triggers.s3_poll.info()
-    assert poll.gpus == [] and poll.timeout == triggers.POLL_SECONDS + 600
+    assert poll.gpus == [] and poll.timeout == triggers.POLL_SECONDS + 900
+    runs = triggers.s3_object.info()
+    assert runs.gpus == [] and runs.timeout == 900  # the fan-out's bound: S3_RUNS containers
     shop = triggers.shopify_product.info()
     assert shop.gpus == [] and shop.volumes["/runs"].name == "bgflow-runs" and shop.timeout == 1800
 
@@ -201,11 +203,26 @@ def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeyp
         monkeypatch.setenv("BGFLOW_SQS_QUEUE_URL", queue)
         monkeypatch.setattr(triggers, "CALL", recording_call)
         monkeypatch.setattr(triggers, "POLL_SECONDS", 3)
+        spawned = []
+
+        class Call:  # a FunctionCall: pending at first, then finished with s3_object's answer
+            def __init__(self, event):
+                self.event, self.asked = event, 0
+
+            def get(self, timeout=None):
+                self.asked += 1
+                if self.asked == 1:
+                    raise modal.exception.TimeoutError("still running")
+                return triggers.s3_object.local(self.event)
+
+        monkeypatch.setattr(triggers, "SPAWN", lambda event: spawned.append(event.key) or
+                            triggers.SpawnedRun(Call(event.__dict__)))
         get_settings.cache_clear()
         try:
             outcomes = triggers.s3_poll.local()
         finally:
             get_settings.cache_clear()
+        assert spawned == ["box.jpg"]  # one spawned run per object version
         assert [o["status"] for o in outcomes if o["source"].endswith("box.jpg")] == ["ok"]
         assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}

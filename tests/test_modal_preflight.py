@@ -67,7 +67,8 @@ SPECS = {
     "Segmenter.*": ("L4", None, None, 300, 1, GPU), "Orienter.*": ("L4", None, None, 300, 1, GPU),
     "download_models": (None, None, None, 3600, None, {"/weights": "bgflow-weights"}),
     "run_job": (None, None, None, 1800, None, {"/runs": "bgflow-runs"}),
-    "s3_poll": (None, None, None, triggers.POLL_SECONDS + 600, None, {}),
+    "s3_poll": (None, None, None, triggers.POLL_SECONDS + 900, None, {}),
+    "s3_object": (None, None, None, 900, None, {}),
     "shopify_product": (None, None, None, 1800, 1, {"/runs": "bgflow-runs"}),
     "web": (None, None, None, 900, None, {"/runs": "bgflow-runs"}),
 }
@@ -78,7 +79,7 @@ def _info(tag):
         method = {"Inpainter": "compose", "Upscaler": "upscale", "Segmenter": "segment", "Orienter": "orient"}
         return getattr(gpu.GPU_CLASSES[tag[:-2]](), method[tag[:-2]]).info()
     fn = {**cpu.CPU_FUNCTIONS, "download_models": gpu.download_models, "run_job": orchestrate.run_job,
-          "s3_poll": triggers.s3_poll, "shopify_product": triggers.shopify_product, "web": web_fn.web}[tag]
+          "s3_poll": triggers.s3_poll, "s3_object": triggers.s3_object, "shopify_product": triggers.shopify_product, "web": web_fn.web}[tag]
     return fn.info()
 
 

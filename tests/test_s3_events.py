@@ -2,6 +2,7 @@
 real S3 and SQS HTTP servers on 127.0.0.1 (S3 delivers ObjectCreated notifications to the queue itself)."""
 
 import json
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -307,4 +308,43 @@ def test_a_deleted_object_is_a_coded_failure_and_its_message_goes(aws):
                                              ledger))
     outcomes = [o for o in worker.drain(wait_s=1, idle_polls=1) if o.source.endswith("gone.jpg")]
     assert [o.status for o in outcomes] == ["failed"] and outcomes[0].detail.startswith("input_not_found")
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_twenty_messages_fan_out_to_twenty_runs_each_version_once(aws):
+    """Batches received while runs go on elsewhere (a thread pool standing in for Modal's spawn): 20 uploads, one of
+    them corrupt, and one notification delivered twice; every object version runs exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "fan-in", visibility_timeout_s=30)
+    s3.create_bucket(Bucket="fan-out")
+    photo = (ROOT / "samples" / "box_white.jpg").read_bytes()
+    for i in range(19):
+        s3.put_object(Bucket="fan-in", Key=f"p/{i:02d}.jpg", Body=photo)
+    s3.put_object(Bucket="fan-in", Key="p/broken.jpg", Body=b"\xff\xd8\xff not a jpeg")
+    peeked = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    again = next(m for m in peeked if "p/03.jpg" in m["Body"] or "Records" in m["Body"])
+    sqs.send_message(QueueUrl=queue, MessageBody=again["Body"])  # the same event again (at-least-once delivery)
+    for m in peeked:
+        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+
+    settings = Settings(output_size=96)
+    ledger = S3Ledger(s3, "fan-out", "r/.bgflow/ledger")
+    worker = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), S3Storage(s3, "fan-out", "r"),
+                                             ledger), RunOptions(size=96))
+    submitted = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def spawn(event):
+            submitted.append(event.key)
+            return pool.submit(worker.handle, event)
+
+        fanned = S3Worker(s3, sqs, queue, worker.intake, RunOptions(size=96), submit=spawn, max_in_flight=8)
+        outcomes = fanned.drain(wait_s=1, idle_polls=2)
+    by_status = Counter(o.status for o in outcomes)
+    assert len(submitted) == 21 and sorted(set(submitted)) == sorted([f"p/{i:02d}.jpg" for i in range(19)] + ["p/broken.jpg"])
+    assert by_status == {"ok": 19, "failed": 1, "duplicate": 1}, by_status
+    manifests = [json.loads(s3.get_object(Bucket="fan-out", Key=k)["Body"].read())
+                 for k in _objects(s3, "fan-out", "r/p/") if k.endswith("manifest.json")]
+    assert len(manifests) == 20 and len({m["run_id"] for m in manifests}) == 20  # each version ran once
     assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
