@@ -4,6 +4,7 @@ one bad input never stops the others."""
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -61,13 +62,33 @@ def _run(intake: Intake, item: BatchItem, options: RunOptions) -> dict[str, Any]
     return summary_row(outcome.manifest)
 
 
+def finished_row(out: Path, item: BatchItem, options: RunOptions, settings: Settings) -> dict[str, Any] | None:
+    """The summary row of an input already processed in ``out`` with the same options (for ``--resume``)."""
+    path = out / item.name / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = (manifest.get("settings") or {}).get("options") == options.resolved(settings).to_dict()
+    if manifest.get("status") != "ok" or manifest.get("input") != str(item.path) or not same:
+        return None
+    return summary_row(manifest) | {"resumed": True}
+
+
 def run_batch(files: list[Path], out: Path, options: RunOptions, settings: Settings, *, workers: int = 1,
-              executor: Any = None, on_row: Callable[[BatchItem, dict[str, Any]], None] = lambda item, row: None
-              ) -> list[dict[str, Any]]:
+              executor: Any = None, resume: bool = False,
+              on_row: Callable[[BatchItem, dict[str, Any]], None] = lambda item, row: None) -> list[dict[str, Any]]:
     """Rows in input order. ``executor`` given: stages run there (Modal), ``workers`` calls at a time from threads;
-    otherwise ``workers`` > 1 runs images in that many processes, each with its own in-process executor."""
+    otherwise ``workers`` > 1 runs images in that many processes, each with its own in-process executor. With
+    ``resume``, inputs whose manifest in ``out`` says they were done with the same options are not run again."""
     items = [BatchItem(p, n) for p, n in zip(files, BatchNames(files).names)]
     rows: dict[int, dict[str, Any]] = {}
+    if resume:
+        for i, item in enumerate(items):
+            if (row := finished_row(out, item, options, settings)) is not None:
+                rows[i] = row
+                on_row(item, row)
+    todo = [(i, item) for i, item in enumerate(items) if i not in rows]
     pool: Executor
     if executor is not None:
         intake = Intake(settings, executor, LocalStorage(out))
@@ -80,12 +101,12 @@ def run_batch(files: list[Path], out: Path, options: RunOptions, settings: Setti
         from pipeline.runner import InProcessExecutor
 
         intake = Intake(settings, InProcessExecutor(settings), LocalStorage(out))
-        for i, item in enumerate(items):
+        for i, item in todo:
             rows[i] = _run(intake, item, options)
             on_row(item, rows[i])
         return [rows[i] for i in range(len(items))]
     with pool:
-        futures: dict[Future, int] = {submit(item): i for i, item in enumerate(items)}
+        futures: dict[Future, int] = {submit(item): i for i, item in todo}
         for future in as_completed(futures):
             i = futures[future]
             try:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from events.settings import get_settings
@@ -29,7 +30,7 @@ FORMAT_HELP = "png | jpg | webp"
 
 
 def _usage_error(exc: BgflowError) -> typer.Exit:
-    console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    console.print(f"[red]error[/red] {exc.code}: {escape(exc.message)}")
     return typer.Exit(2)
 
 
@@ -65,6 +66,8 @@ def run_cmd(
                              ] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Images at once (default: the number of cores; "
                                                    "with --executor modal: 8 calls at once).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Skip inputs already done in OUT with the same options "
+                                         "(their manifest says ok).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Process photos into catalogue images; writes DIR/<name>/{normalized,mask,final,manifest} and summary.json."""
@@ -106,15 +109,15 @@ def run_cmd(
             progress.update(task, current=item.path.name)
             progress.advance(task)
 
-        rows = run_batch(files, out, options, settings, workers=workers, executor=executor, on_row=done)
+        rows = run_batch(files, out, options, settings, workers=workers, executor=executor, resume=resume,
+                         on_row=done)
     failed = [r for r in rows if r["status"] != "ok"]
     storage.put_json("summary.json", {"count": len(rows), "ok": len(rows) - len(failed), "failed": len(failed),
                                       "workers": workers, "total_s": round(time.perf_counter() - t0, 2),
                                       "items": rows})
     for r in failed:
-        console.print(f"[red]failed[/red] {r['name']}: {r['error']['code']}: {r['error']['message']}", markup=False)
-    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {out}",
-                  markup=False)
+        console.print(f"[red]failed[/red] {escape(r['name'])}: {r['error']['code']}: {escape(r['error']['message'])}")
+    console.print(f"{len(rows) - len(failed)}/{len(rows)} ok in {time.perf_counter() - t0:.1f}s -> {escape(str(out))}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -165,7 +168,7 @@ OUTCOME_COLOURS = {"ok": "green", "failed": "red", "duplicate": "cyan", "busy": 
 
 def _show_outcome(outcome) -> None:
     colour = OUTCOME_COLOURS[outcome.status]
-    console.print(f"[{colour}]{outcome.status}[/{colour}] {outcome.source} {outcome.detail}")
+    console.print(f"[{colour}]{outcome.status}[/{colour}] {escape(outcome.source)} {escape(outcome.detail)}")
 
 
 def _trigger_setup(preset: str | None, size: int | None, format: str | None):
@@ -228,16 +231,18 @@ def s3_worker_cmd(
     out: Annotated[Optional[str], typer.Option(help="s3://bucket/prefix for results (default BGFLOW_S3_OUTPUT).")] = None,
     once: Annotated[bool, typer.Option(help="Stop when the queue is empty instead of polling forever.")] = False,
     wait: Annotated[int, typer.Option(help="Long-poll seconds per receive (0-20).", min=0, max=20)] = 20,
-    preset: Annotated[Optional[str], typer.Option(help="centered | marketplace | portrait | landscape")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=PRESET_HELP)] = None,
     size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="png | jpg | webp")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help=FORMAT_HELP)] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Images at once (threads); messages are received in "
+                                         "batches while they run.")] = 1,
 ) -> None:
     """Process photos as they land in a bucket: S3 ObjectCreated events from SQS -> run contract in the output
     bucket; each object version runs once (ledger under <prefix>/.bgflow/ledger)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from concurrent.futures import ThreadPoolExecutor
+
     from events.s3 import worker_for
-    from pipeline.errors import BgflowError
-    from events.settings import get_settings
 
     settings = get_settings()
     queue_url, output = queue or settings.sqs_queue_url, out or settings.s3_output
@@ -249,8 +254,10 @@ def s3_worker_cmd(
     try:
         worker = worker_for(settings, executor, queue_url, output, options)
     except BgflowError as exc:
-        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
-        raise typer.Exit(2)
+        raise _usage_error(exc) from None
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bgflow-s3") if workers > 1 else None
+    if pool is not None:
+        worker.submit, worker.max_in_flight = (lambda event: pool.submit(worker.handle, event)), workers
     stopping = _stop_on_sigterm()
     console.print(f"bgflow s3-worker: {queue_url} -> {output}" + (" (until the queue is empty)" if once else ""))
     try:
@@ -258,11 +265,67 @@ def s3_worker_cmd(
                                 until=stopping.is_set)
     except KeyboardInterrupt:
         raise typer.Exit(130)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     if stopping.is_set():
         console.print("stopped on SIGTERM after the image in hand")
     failed = sum(o.status == "failed" for o in outcomes)
     console.print(f"{len(outcomes)} events: {sum(o.status == 'ok' for o in outcomes)} ok, {failed} failed")
     raise typer.Exit(1 if failed else 0)
+
+
+shopify_app = typer.Typer(help="A Shopify store's catalogue.", no_args_is_help=True)
+app.add_typer(shopify_app, name="shopify")
+
+
+@shopify_app.command("backfill")
+def shopify_backfill_cmd(
+    shop: Annotated[str, typer.Option(help="The store's <name>.myshopify.com domain.")],
+    query: Annotated[Optional[str], typer.Option(help="Shopify product search syntax, e.g. 'product_type:Chair'.")
+                     ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the images that would be processed; change nothing.")
+                       ] = False,
+    page_size: Annotated[int, typer.Option(min=1, max=250, help="Products per Admin API page.")] = 50,
+    size: Annotated[Optional[int], typer.Option(help="Long side of the final image in pixels.")] = None,
+) -> None:
+    """Process the images of the store's existing products that bgflow has not processed yet, and add the results to
+    each product, as the products/create webhook does. Stopped, it goes on from the last finished page next time."""
+    from events.shopify import check_shop
+    from events.shopify_backfill import Backfill
+    from events.web.webhooks import local_trigger
+    from pipeline.runner import InProcessExecutor
+
+    settings = get_settings()
+    try:
+        shop = check_shop(shop, settings)
+        options = _options(preset="marketplace", on_scene="skip", size=size)
+        trigger = local_trigger(settings, None if dry_run else InProcessExecutor(settings), options)
+        admin = trigger.admin(shop)
+    except BgflowError as exc:
+        raise _usage_error(exc) from None
+    backfill = Backfill(trigger, admin, trigger.storage, shop, query=query, page_size=page_size)
+    total = admin.products_count(query)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[current]}"), console=console, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("products", total=total, current="")
+
+        def done(product, outcomes) -> None:
+            progress.update(task, advance=1, current=escape(product.title[:40]))
+            for outcome in outcomes:
+                _show_outcome(outcome)
+
+        report = backfill.run(dry_run=dry_run, on_product=done)
+    if dry_run:
+        for product_id, image_id, url in report.planned:
+            console.print(f"would process product {product_id} image {image_id} {escape(url)}")
+        console.print(f"{len(report.planned)} images in {report.products} products would be processed")
+        raise typer.Exit(0)
+    if report.resumed_from:
+        console.print(f"resumed after cursor {escape(report.resumed_from)}")
+    console.print(f"{report.products} products: {report.count('ok')} images ok, {report.count('failed')} failed, "
+                  f"{report.count('duplicate')} already done, {report.count('busy')} left for the next run")
+    raise typer.Exit(1 if report.count("failed") or report.count("busy") else 0)
 
 
 @app.command("serve")

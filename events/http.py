@@ -28,7 +28,7 @@ from .web import health, jobs, photography, playground, webhooks
 from .web.deps import require_token
 from .web.playground import STATIC
 from .web.pool import RunPool, ServerBusy
-from .web.store import JobStore
+from .web.store import FolderJobStore, LocalJobs
 
 RETRY_AFTER_S = 5
 
@@ -79,10 +79,13 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
 
 
 def create_app(settings: Settings | None = None, executor=None, shopify_trigger=None,
-               shopify_dispatch: Callable | None = None) -> FastAPI:
+               shopify_dispatch: Callable | None = None, ledger=None, store=None, job_runner=None,
+               reload_runs: Callable[[], None] = lambda: None) -> FastAPI:
     """The app; ``executor`` runs the stages (in this process by default, or as Modal function calls).
     ``shopify_dispatch(product)`` queues a webhook's product (default: the pool's threads running
-    ``shopify_trigger``, itself by default :func:`events.web.webhooks.local_trigger`)."""
+    ``shopify_trigger``, itself by default :func:`events.web.webhooks.local_trigger`). Job records live in ``store``
+    and idempotency claims in ``ledger`` (default: the runs folder); ``job_runner`` starts them (default: this app's pool;
+    on Modal a spawned ``run_job``); ``reload_runs`` refreshes the runs folder when it is a shared Volume."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -98,8 +101,10 @@ def create_app(settings: Settings | None = None, executor=None, shopify_trigger=
     app.state.pool = RunPool(settings, executor)
     runs = Path(settings.runs_dir)
     app.state.intake = Intake(settings, app.state.pool.executor, LocalStorage(runs),
-                              LocalLedger(runs / ".ledger", lease_s=settings.ledger_lease_s))
-    app.state.store = JobStore(runs)
+                              ledger or LocalLedger(runs / ".ledger", lease_s=settings.ledger_lease_s))
+    app.state.store = store or FolderJobStore(runs)
+    app.state.jobs = job_runner or LocalJobs(app.state.pool, app.state.intake, app.state.store)
+    app.state.reload_runs = reload_runs
     app.state.shopify_dispatch = shopify_dispatch or webhooks.PoolDispatch(
         app.state.pool, lambda: shopify_trigger or webhooks.local_trigger(settings, app.state.pool.executor))
     if closed:

@@ -29,15 +29,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Protocol
 
 from pipeline.contract import process, record_failure
-from pipeline.errors import BgflowError, ImageTooLarge, InputNotFound, UnsupportedFormat
+from pipeline.errors import BgflowError, ImageTooLarge, InputNotFound, InternalError, UnsupportedFormat
 from pipeline.normalize import read_source
 from pipeline.options import RunOptions
 from pipeline.runner import Job
+from pipeline.settings import Settings as PipelineSettings
 from pipeline.storage import Storage, error_code
 from pipeline.types import StageEvent
 
 from .fetch import AllowList, check_url, fetch_image
-from .ledger import Ledger
+from .ledger import DEFAULT_LEASE_S, Ledger
 from .outcome import Outcome, error_detail
 from .settings import Settings
 
@@ -51,9 +52,10 @@ RETRYABLE = frozenset({"internal_error", "describer_failed", "external_service_f
 # ---------------------------------------------------------------------------------------------------- input kinds
 
 class InputKind(Protocol):
+    def check(self, settings: Settings) -> "InputKind":
+        """Refuse at once what can be refused before any work; the kind to run with (base64 comes back decoded)."""
     def read(self, settings: Settings) -> bytes: ...
     def describe(self) -> str: ...
-    def check(self, settings: Settings) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ class Upload:
     data: bytes = field(repr=False)
     filename: str | None = None
 
-    def check(self, settings: Settings) -> None:
+    def check(self, settings: Settings) -> "Upload":
         read_source(self.data, settings)
+        return self
 
     def read(self, settings: Settings) -> bytes:
         return self.data
@@ -94,8 +97,8 @@ class Base64Text:
                                     "or as a data URI.") from None
         return read_source(data, settings)
 
-    def check(self, settings: Settings) -> None:
-        self.read(settings)
+    def check(self, settings: Settings) -> Upload:
+        return Upload(self.read(settings), self.describe())
 
     def describe(self) -> str:
         return f"<base64, {len(self.text)} characters>"
@@ -112,8 +115,9 @@ class HttpsUrl:
     def _allow(self, settings: Settings) -> AllowList:
         return self.allow or AllowList.for_requests(settings)
 
-    def check(self, settings: Settings) -> None:
+    def check(self, settings: Settings) -> "HttpsUrl":
         check_url(self.url, self._allow(settings))
+        return self
 
     def read(self, settings: Settings) -> bytes:
         return read_source(fetch_image(self.url, settings, self._allow(settings), self.transport), settings)
@@ -134,8 +138,8 @@ class BucketObject:
     def _version(self) -> dict[str, str]:
         return {"VersionId": self.version_id} if self.version_id else {}
 
-    def check(self, settings: Settings) -> None:
-        pass  # read in the run: a missing or oversized object is the run's recorded failure
+    def check(self, settings: Settings) -> "BucketObject":
+        return self  # read in the run: a missing or oversized object is the run's recorded failure
 
     def read(self, settings: Settings) -> bytes:
         try:
@@ -161,8 +165,8 @@ class LocalFile:
 
     path: Path
 
-    def check(self, settings: Settings) -> None:
-        pass  # a missing or unreadable file is that input's recorded failure; the others go on
+    def check(self, settings: Settings) -> "LocalFile":
+        return self  # a missing or unreadable file is that input's recorded failure; the others go on
 
     def read(self, settings: Settings) -> bytes:
         return read_source(self.path, settings)
@@ -256,7 +260,7 @@ class Intake:
     """Accepts requests and runs them once. Collaborators are passed in: settings, the executor (in-process, a
     process pool, Modal stages), where run contracts go, and the ledger (None: no idempotency, e.g. the CLI)."""
 
-    def __init__(self, settings: Settings, executor: Any, storage: Storage, ledger: Ledger | None = None,
+    def __init__(self, settings: PipelineSettings, executor: Any, storage: Storage, ledger: Ledger | None = None,
                  attempts: int = 1, backoff_s: float = 2.0):
         self.settings, self.executor, self.storage, self.ledger = settings, executor, storage, ledger
         self.attempts, self.backoff_s = max(1, attempts), backoff_s
@@ -273,7 +277,7 @@ class Intake:
         opts = self.options(options)
         opts.resolved(self.settings)
         if check_input:
-            source.check(self.settings)
+            source = source.check(self.settings)
         return Ticket(source=source, options=opts, name=name, key=key, run_id=run_id)
 
     def run(self, ticket: Ticket, on_event: Callable[[StageEvent], None] | None = None,
@@ -293,12 +297,14 @@ class Intake:
             if state == "busy":
                 return Outcome(what, "busy", "another worker is processing it")
             token = (record or {}).get("token")
-        renewer = _Renewer(self.ledger, ticket.key, token, self.settings.ledger_lease_s / 3, heartbeat)
+        renewer = _Renewer(self.ledger, ticket.key, token, getattr(self.ledger, "lease_s", DEFAULT_LEASE_S) / 3,
+                           heartbeat)
         try:
             with renewer:
                 manifest, finished = self._attempts(ticket, on_event, should_stop, finish)
-        except BaseException:
+        except BaseException as exc:
             self._release(ticket)
+            self._record_crash(ticket, exc)
             raise
         code = (manifest.get("error") or {}).get("code")
         result = {"status": manifest["status"], "output": ticket.name, "error": manifest["error"],
@@ -336,6 +342,18 @@ class Intake:
         except BgflowError as exc:  # the input could not be had: recorded, nothing to keep
             return record_failure(ticket.job(b""), self.storage, exc)
         return process(ticket.job(data), self.storage, self.executor, on_event=on_event, should_stop=should_stop)
+
+    def _record_crash(self, ticket: Ticket, exc: BaseException) -> None:
+        """A run that could not finish (storage, executor or upload down) still leaves a failed manifest where it
+        can, so its job never looks queued forever; the event's next delivery overwrites it."""
+        if not isinstance(exc, Exception):
+            return
+        log.error("run %s stopped: %s", ticket.name, type(exc).__name__)
+        try:
+            record_failure(ticket.job(b""), self.storage, InternalError(
+                f"The run stopped ({type(exc).__name__}) before it finished; it is retried on the next delivery."))
+        except Exception:
+            log.exception("could not record the failure of %s", ticket.name)
 
     def _release(self, ticket: Ticket) -> None:
         if ticket.key and self.ledger is not None:

@@ -140,15 +140,46 @@ def aws_clients(settings: Settings) -> tuple[Any, Any]:
     return boto3.client("s3", **kwargs), boto3.client("sqs", **kwargs)
 
 
+class _Done:
+    """A finished run, for the inline default of :class:`S3Worker`'s ``submit``."""
+
+    def __init__(self, outcome: Outcome | None = None, error: BaseException | None = None):
+        self.outcome, self.error = outcome, error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> Outcome:
+        if self.error is not None:
+            raise self.error
+        return self.outcome
+
+
+@dataclass
+class _InFlight:
+    message: dict[str, Any]
+    runs: list[tuple[ObjectCreated, Any]]  # (event, future-like: done() and result() -> Outcome)
+    hidden_at: float
+
+
 class S3Worker:
     """Turns queued S3 events into runs through the intake (in-process, or the Modal stages; results and ledger in the
-    output bucket). The boto3 clients are passed in."""
+    output bucket). The boto3 clients are passed in.
 
-    def __init__(self, s3: Any, sqs: Any, queue_url: str, intake: Intake, options: RunOptions | None = None):
+    ``submit(event)`` starts one object's run and returns a future (``done()``, ``result() -> Outcome``). By default
+    the run happens inline, one message at a time; given a pool or Modal's spawn, the worker fans out: it receives
+    in batches while up to ``max_in_flight`` runs go on, keeps their messages hidden while they run, and deletes each
+    message once all its runs are settled."""
+
+    def __init__(self, s3: Any, sqs: Any, queue_url: str, intake: Intake, options: RunOptions | None = None,
+                 submit: Callable[[ObjectCreated], Any] | None = None, max_in_flight: int = 1):
         self.s3, self.sqs, self.queue_url, self.intake = s3, sqs, queue_url, intake
         self.output: S3Storage = intake.storage
         self.options = options or RunOptions()
-        self.lease_s = intake.settings.ledger_lease_s
+        self.lease_s = intake.ledger.lease_s
+        self.submit = submit
+        self.max_in_flight = max(1, max_in_flight)
+        self.in_flight: dict[str, _InFlight] = {}
         self.messages_seen = 0
 
     def handle(self, event: ObjectCreated, message: dict[str, Any] | None = None) -> Outcome:
@@ -165,68 +196,101 @@ class S3Worker:
         output = f"s3://{self.output.bucket}/{self.output.object_key(event.output_name)}/"
         return Outcome(outcome.source, outcome.status, outcome.detail, output, outcome.result, outcome.manifest)
 
+    def _start(self, event: ObjectCreated, message: dict[str, Any]) -> Any:
+        if self.submit is not None:
+            return self.submit(event)
+        try:
+            return _Done(self.handle(event, message))
+        except Exception as exc:
+            return _Done(error=exc)
+
     def _hide(self, message: dict[str, Any], seconds: float) -> None:
         """Keep a message from redelivery for ``seconds`` (SQS allows up to 12 hours)."""
         self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
                                            VisibilityTimeout=int(min(43_200, max(0, seconds))))
 
-    def poll_once(self, wait_s: int = 20, max_messages: int = 1) -> list[Outcome]:
-        """Receive up to ``max_messages``, handle every object in each, delete the messages that are settled.
+    def poll_once(self, wait_s: int = 20) -> list[Outcome]:
+        """Receive what there is room for (at most 10 messages, SQS's batch), start a run per object, and return the
+        outcomes of the messages settled since the last call."""
+        room = self.max_in_flight - sum(len(f.runs) for f in self.in_flight.values())
+        if room > 0:
+            reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, room),
+                                             WaitTimeSeconds=wait_s)
+            for message in reply.get("Messages", []):
+                self.messages_seen += 1
+                self._receive(message)
+        elif wait_s:
+            time.sleep(min(wait_s, 0.5))
+        return self.settle()
 
-        One at a time by default: messages received together wait for each other, and one whose visibility timeout
-        runs out meanwhile is delivered again (the ledger then answers ``busy``) and can no longer be deleted with
-        the first receipt."""
-        reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages,
-                                         WaitTimeSeconds=wait_s)
-        outcomes: list[Outcome] = []
-        for message in reply.get("Messages", []):
-            self.messages_seen += 1
-            outcomes += self._settle(message)
-        return outcomes
-
-    def _settle(self, message: dict[str, Any]) -> list[Outcome]:
+    def _receive(self, message: dict[str, Any]) -> None:
         try:
             events = parse_sqs_body(message.get("Body", ""))
         except InvalidEvent as exc:  # it will never parse: keep it in the output for a human, then drop it
             self.output.put_json(f"_rejected/{message['MessageId']}.json",
                                  {"error": exc.to_dict(), "body": message.get("Body", "")[:100_000]})
-            self._delete(message)
-            return [Outcome(f"sqs:{message['MessageId']}", "failed", f"{exc.code}: {exc.message}")]
-        outcomes: list[Outcome] = []
-        keep = False
-        for event in events:
-            try:
-                outcome = self.handle(event, message)
-            except Exception as exc:  # S3 or the executor failed: leave the message for a redelivery
-                log.exception("event for %s failed; the message stays on the queue", event.uri)
-                outcome = Outcome(event.uri, "busy", f"will be retried: {type(exc).__name__}")
-            keep |= outcome.status == "busy"
-            outcomes.append(outcome)
-        if keep:  # back when a dead holder's claim has gone stale, not at once (each receive counts to the DLQ)
-            self._hide(message, self.lease_s)
+            runs = [(ObjectCreated("", f"sqs:{message['MessageId']}"),
+                     _Done(Outcome(f"sqs:{message['MessageId']}", "failed", f"{exc.code}: {exc.message}")))]
         else:
-            self._delete(message)
+            runs = [(event, self._start(event, message)) for event in events]
+        self.in_flight[message["MessageId"]] = _InFlight(message, runs, time.monotonic())
+
+    def settle(self) -> list[Outcome]:
+        """Outcomes of the messages whose runs have all finished (deleted, or hidden for one lease when a run must
+        be retried); the others are kept hidden while their runs go on."""
+        outcomes: list[Outcome] = []
+        now = time.monotonic()
+        for message_id, flight in list(self.in_flight.items()):
+            if not all(future.done() for _, future in flight.runs):
+                if now - flight.hidden_at > self.lease_s / 3:
+                    self._hide(flight.message, self.lease_s * 1.5)
+                    flight.hidden_at = now
+                continue
+            settled = [self._outcome(event, future) for event, future in flight.runs]
+            del self.in_flight[message_id]
+            if any(o.status == "busy" for o in settled):  # back when a dead holder's claim has gone stale, not at
+                self._hide(flight.message, self.lease_s)      # once (each receive counts towards the DLQ)
+            else:
+                self._delete(flight.message)
+            outcomes += settled
         return outcomes
+
+    @staticmethod
+    def _outcome(event: ObjectCreated, future: Any) -> Outcome:
+        try:
+            return future.result()
+        except Exception as exc:  # S3 or the executor failed: leave the message for a redelivery
+            log.error("event for %s failed (%s); the message stays on the queue", event.uri, type(exc).__name__)
+            return Outcome(event.uri, "busy", f"will be retried: {type(exc).__name__}")
 
     def _delete(self, message: dict[str, Any]) -> None:
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self, wait_s: int = 20, until: Callable[[], bool] = lambda: False,
-              on_outcome: Callable[[Outcome], None] | None = None, idle_polls: int | None = None) -> list[Outcome]:
-        """Poll until ``until()`` says stop, or after ``idle_polls`` polls in a row that received no message."""
+              on_outcome: Callable[[Outcome], None] | None = None, idle_polls: int | None = None,
+              finish_s: float = 600.0) -> list[Outcome]:
+        """Poll until ``until()`` says stop, or after ``idle_polls`` polls in a row that received no message and had
+        nothing running; then wait up to ``finish_s`` for the runs still going (their messages kept hidden)."""
         seen: list[Outcome] = []
-        idle = 0
-        while not until():
-            before = self.messages_seen
-            got = self.poll_once(wait_s=wait_s)
-            idle = 0 if self.messages_seen > before else idle + 1
+
+        def report(got: list[Outcome]) -> None:
             for outcome in got:
                 log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
                 if on_outcome:
                     on_outcome(outcome)
-            seen += got
+            seen.extend(got)
+
+        idle = 0
+        while not until():
+            before = self.messages_seen
+            report(self.poll_once(wait_s=wait_s))
+            idle = 0 if self.messages_seen > before or self.in_flight else idle + 1
             if idle_polls is not None and idle >= idle_polls:
                 break
-            if not got and wait_s == 0:
+            if wait_s == 0 and not self.in_flight:
                 time.sleep(1.0)
+        deadline = time.monotonic() + finish_s
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.2)
+            report(self.settle())
         return seen

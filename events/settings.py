@@ -35,7 +35,10 @@ class Settings(PipelineSettings):
     shopify_webhook_secret: SecretStr | None = Field(None, description="The app's client secret: signs webhooks.")
     shopify_access_token: SecretStr | None = Field(None, description="Admin API token used to upload results.")
     shopify_shops: list[str] = Field(default_factory=list, description="Shop domains whose webhooks are accepted.")
-    shopify_api_version: str = Field("2025-01", description="Admin API version.")
+    # The latest stable Admin API version: released 2026-10-01, supported until 2027-10-01
+    # (https://shopify.dev/docs/api/usage/versioning, release schedule).
+    shopify_api_version: str = Field("2026-10", pattern=r"^\d{4}-(01|04|07|10)$",
+                                     description="Admin API version (YYYY-MM, a quarterly release).")
     shopify_admin_base_url: str | None = Field(None, description="Override https://<shop> (a test or proxy server).")
     shopify_image_hosts: list[str] = Field(default_factory=lambda: ["cdn.shopify.com"],
                                            description="Hosts product images are fetched from.")

@@ -4,6 +4,7 @@ Volume, the runs Volume and the secrets. No work at import time beyond declaring
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import modal
 
@@ -25,21 +26,50 @@ GPU_PACKAGES = [
 # Installed without their dependencies (none at present; Real-ESRGAN is implemented in pipeline/backends).
 GPU_NO_DEPS: list[str] = []  # pinned packages installed without their dependencies, if any are ever needed
 PROJECT_PACKAGES = ("pipeline", "events", "functions")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def package_data() -> list[tuple[Path, str]]:
+    """(local folder, container folder) for each package-data pattern in pyproject (the web app's static files):
+    ``add_local_python_source`` ships ``.py`` files only. Empty inside a container, where the files already are."""
+    pyproject = PROJECT_ROOT / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the TOML reader pip vendors
+        from pip._vendor import tomli as tomllib
+    table = tomllib.loads(pyproject.read_text())["tool"]["setuptools"].get("package-data", {})
+    folders = []
+    for package, patterns in table.items():
+        for pattern in patterns:
+            folder, _, name = pattern.rpartition("/")
+            if name != "*" or any(c in folder for c in "*?["):
+                raise ValueError(f"package-data pattern {package}: {pattern!r}: only 'folder/*' is shipped to Modal")
+            folders.append((PROJECT_ROOT / package / folder, f"/root/{package}/{folder}"))
+    return folders
+
+
+def with_project_code(image: modal.Image) -> modal.Image:
+    """The project's packages and their data files, added last (modal mounts them at container start)."""
+    image = image.add_local_python_source(*PROJECT_PACKAGES)
+    for local, remote in package_data():
+        image = image.add_local_dir(local, remote_path=remote)
+    return image
+
 
 app = modal.App(APP_NAME)
 
-cpu_image = (
+cpu_image = with_project_code(
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*CPU_PACKAGES)
     .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR, "BGFLOW_RUNS_DIR": RUNS_DIR, "BGFLOW_CACHE_DIR": f"{RUNS_DIR}/.cache"})
-    .add_local_python_source(*PROJECT_PACKAGES)
 )
 
-gpu_image = (
+gpu_image = with_project_code(
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*CPU_PACKAGES, *GPU_PACKAGES)
     .env({"BGFLOW_WEIGHTS_DIR": WEIGHTS_DIR})
-    .add_local_python_source(*PROJECT_PACKAGES)
 )
 
 weights = modal.Volume.from_name("bgflow-weights", create_if_missing=True)

@@ -1,5 +1,6 @@
-"""Event triggers on Modal: the S3 queue poller (scheduled) and the Shopify product runner (spawned by the webhook).
-Both run the stages as function calls through the orchestrator's call seam, like every other entry point."""
+"""Event triggers on Modal: the S3 queue poller (scheduled), which spawns one ``s3_object`` run per object version,
+and the Shopify product runner (spawned by the webhook). Runs chain the stages as function calls through the
+orchestrator's call seam, like every other entry point."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from typing import Any, Callable
 
 import modal
 
+from . import state
 from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 
 with cpu_image.imports():
-    from events.s3 import worker_for
+    from events.s3 import ObjectCreated, worker_for
+    from events.outcome import Outcome
     from events.shopify import ProductCreated, ShopifyTrigger
-    from events.ledger import DictLedger
     from pipeline.remote import RemoteExecutor
     from events.settings import get_settings
     from pipeline.storage import LocalStorage
 
-LEDGER_DICT = "bgflow-ledger"
 POLL_SECONDS = 50  # each scheduled run drains for this long, then the next one starts
 # The poller is scheduled only when the deploy names a queue (BGFLOW_SQS_QUEUE_URL in the deploying shell); its AWS
 # credentials and BGFLOW_S3_OUTPUT come from a secret named in BGFLOW_MODAL_SECRETS.
@@ -35,26 +36,69 @@ def _call(target: str, payload: dict[str, Any]) -> dict[str, Any]:
 CALL: Callable[[str, dict[str, Any]], dict[str, Any]] = _call  # tests replace it with in-process calls
 
 
-def _ledger() -> Any:
-    return DictLedger(modal.Dict.from_name(LEDGER_DICT, create_if_missing=True),
-                      lease_s=get_settings().ledger_lease_s)
+# The deploying shell's queue settings reach the poller as a secret: an image build step after the project code is
+# added (cpu_image.env(...)) is refused by modal at deploy.
+S3_SECRETS = [modal.Secret.from_dict(S3_ENV)] if S3_ENV else []
 
 
-LEDGER: Callable[[], Any] = _ledger  # tests replace it with a local ledger
+S3_RUNS = 100  # s3_object containers at once: the fan-out's bound, and how many runs the poller keeps in flight
 
 
-@app.function(image=cpu_image.env(S3_ENV), secrets=secrets, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 600,
+def _worker():
+    settings = get_settings()
+    return worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
+
+
+@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, timeout=900, max_containers=S3_RUNS)
+def s3_object(event: dict[str, Any]) -> dict[str, Any]:
+    """One created object version, once (the ledger in the output bucket); its stages as function calls."""
+    return _worker().handle(ObjectCreated(**event)).view()
+
+
+class SpawnedRun:
+    """A spawned call as the S3 worker's future: ``done()`` without waiting, ``result()`` as an Outcome."""
+
+    def __init__(self, call: Any):
+        self.call, self._value, self._done = call, None, False
+
+    def done(self) -> bool:
+        if not self._done:
+            try:
+                self._value, self._done = self.call.get(timeout=0), True
+            except (TimeoutError, modal.exception.TimeoutError):  # still running
+                return False
+            except Exception as exc:  # the run itself raised: a redelivery retries it
+                self._value, self._done = exc, True
+        return True
+
+    def result(self) -> Outcome:
+        if isinstance(self._value, Exception):
+            raise self._value
+        return Outcome(**self._value)
+
+
+def _spawn(event: ObjectCreated) -> SpawnedRun:
+    return SpawnedRun(s3_object.spawn(event.__dict__))
+
+
+SPAWN: Callable[[Any], Any] = _spawn  # tests replace it with a local pool
+
+
+@app.function(image=cpu_image, secrets=secrets + S3_SECRETS, schedule=S3_SCHEDULE, timeout=POLL_SECONDS + 900,
               max_containers=1)
 def s3_poll() -> list[dict[str, str | None]]:
-    """Drain the queue for about POLL_SECONDS; each object version runs once (ledger in the output bucket)."""
+    """Receive for about POLL_SECONDS, in batches, spawning one s3_object run per object version (up to S3_RUNS at
+    once); each message stays hidden while its runs go on and is deleted once they are settled."""
     import time
 
     settings = get_settings()
     if not settings.sqs_queue_url or not settings.s3_output:
         return []
-    worker = worker_for(settings, RemoteExecutor(settings, CALL), settings.sqs_queue_url, settings.s3_output)
+    worker = _worker()
+    worker.submit, worker.max_in_flight = SPAWN, S3_RUNS
     deadline = time.monotonic() + POLL_SECONDS
-    outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline)
+    outcomes = worker.drain(wait_s=max(1, min(10, POLL_SECONDS // 3)), until=lambda: time.monotonic() > deadline,
+                            finish_s=840)
     return [o.view() for o in outcomes]
 
 
@@ -62,7 +106,7 @@ def s3_poll() -> list[dict[str, str | None]]:
 def shopify_product(product: dict[str, Any]) -> list[dict[str, str | None]]:
     """A verified products/create delivery: each image once, results uploaded to the product."""
     settings = get_settings()
-    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), LEDGER())
+    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), state.LEDGER())
     outcomes = trigger.handle(ProductCreated.from_dict(product))
     if not modal.is_local():
         runs.commit()

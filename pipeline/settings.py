@@ -42,12 +42,14 @@ class Settings(BaseSettings):
     orienter: str = "geometric"
     weights_dir: Path = Path("weights")
     model_revisions: dict[str, str] = Field(default_factory=dict, description="Model name -> Hub commit to download.")
-    device: str = Field("auto", description="auto (cuda when available), cpu or cuda.")
+    device: str = Field("auto", description="Where models run: auto (cuda when available), cpu or cuda; their dtype "
+                        "follows it (bf16/fp16 on cuda, fp32 on cpu).")
+    load_device: str | None = Field(None, description="Where weights are loaded before .to(device) moves them "
+                                    "(cpu under a memory snapshot); None: straight onto the device.")
     # Flux Fill
     flux_steps: int = Field(28, ge=1, le=100)
     flux_guidance: float = 30.0
     flux_cpu_offload: bool = False
-    flux_compile: bool = False
     # Real-ESRGAN
     upscale_tile: int = Field(512, ge=32, description="Tile size in pixels for the x4 model; 0 overlap below 32.")
     upscale_tile_overlap: int = Field(32, ge=0)

@@ -65,3 +65,24 @@ def bucket_notifying_queue(s3: Any, sqs: Any, bucket: str, visibility_timeout_s:
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
         "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
     return queue
+
+
+class AtomicDict:
+    """modal.Dict's put-if-absent contract, in memory (a real Dict needs Modal's servers)."""
+
+    def __init__(self):
+        self.data, self.lock = {}, threading.Lock()
+
+    def put(self, key, value, *, skip_if_exists=False):
+        with self.lock:
+            if skip_if_exists and key in self.data:
+                return False
+            self.data[key] = value
+            return True
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def pop(self, key, default=None):
+        with self.lock:
+            return self.data.pop(key, default)

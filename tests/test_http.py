@@ -198,7 +198,7 @@ def test_an_idempotency_key_outlives_a_restart(make_client, tmp_path):
     restarted = make_client()  # a new process on the same runs folder
     b = restarted.post("/jobs", json=body, headers={"Idempotency-Key": "order-18-photo-1"})
     assert b.status_code == 200 and b.json()["id"] == a.json()["id"]
-    assert restarted.app.state.store.accepted == set()  # nothing ran again
+    assert restarted.app.state.jobs.accepted == set()  # nothing ran again
     again = restarted.get(f"/jobs/{a.json()['id']}").json()
     assert again["status"] == "done" and again["results"] == job["results"]
     assert restarted.get(again["results"]["final.png"]).status_code == 200

@@ -207,3 +207,20 @@ def test_claim_is_renewed_while_running_and_released_on_a_crash(tmp_path):
 def test_base64_text_is_never_a_path():
     with pytest.raises(UnsupportedFormat):
         Base64Text(str(SAMPLE)).read(Settings())
+
+
+def test_resume_skips_inputs_done_with_the_same_options(tmp_path):
+    from events.batch import run_batch
+    from pipeline.options import RunOptions
+
+    settings = Settings()
+    files = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for f in files:
+        f.write_bytes(SAMPLE.read_bytes())
+    out = tmp_path / "out"
+    first = run_batch(files[:1], out, RunOptions(size=96), settings)
+    assert [r["status"] for r in first] == ["ok"]
+    again = run_batch(files, out, RunOptions(size=96), settings, resume=True)
+    assert [r.get("resumed") for r in again] == [True, None] and all(r["status"] == "ok" for r in again)
+    other = run_batch(files, out, RunOptions(size=128), settings, resume=True)  # other options: run again
+    assert [r.get("resumed") for r in other] == [None, None]

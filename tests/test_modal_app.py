@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 modal = pytest.importorskip("modal")
 
 import modal_app  # noqa: E402,F401
-from functions import cpu, gpu, infra, orchestrate, triggers  # noqa: E402
+from functions import cpu, gpu, infra, orchestrate, state, triggers  # noqa: E402
 from functions import web as web_fn  # noqa: E402
 from pipeline.remote import target_for  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -34,7 +34,7 @@ def test_cpu_stages_and_gpu_classes_have_different_container_specs():
         info = fn.info()
         assert info.gpus == [], name
         assert info.max_retries == 2 and 0 < info.timeout <= 120, name
-        assert info.volumes == {}, name
+        assert {k: v.name for k, v in info.volumes.items()} == {"/runs": "bgflow-runs"}, name  # images between stages
     expected = {"Inpainter": ("H100", "compose"), "Upscaler": ("L4", "upscale"), "Segmenter": ("L4", "segment"),
                 "Orienter": ("L4", "orient")}
     for cls_name, (gpu_type, method) in expected.items():
@@ -96,10 +96,15 @@ def _job(size=256, **settings):
 
 
 def test_orchestrator_chains_every_stage_through_function_calls(recording_call, tmp_path, monkeypatch):
+    from functions import blobs
+    from pipeline.wire import FolderBlobs
+
     monkeypatch.setattr(orchestrate, "CALL", recording_call)
     monkeypatch.setattr(orchestrate, "RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(blobs, "STORE", lambda name: FolderBlobs(tmp_path / ".wire", name))
     out = orchestrate.run_job.local(_job())
     assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
+    assert list((tmp_path / ".wire").iterdir()) == []  # the job's images between stages are removed with it
     m = out["manifest"]
     assert m["status"] == "ok" and m["fidelity"]["delta_e_mean"] <= 1.5
     assert [e["step"] for e in out["events"]] == [0, 1, 2, 2, 3]
@@ -134,7 +139,9 @@ def test_bgflow_run_with_the_modal_executor_fails_clearly_without_a_deployment(t
 
 def test_trigger_specs():
     poll = triggers.s3_poll.info()
-    assert poll.gpus == [] and poll.timeout == triggers.POLL_SECONDS + 600
+    assert poll.gpus == [] and poll.timeout == triggers.POLL_SECONDS + 900
+    runs = triggers.s3_object.info()
+    assert runs.gpus == [] and runs.timeout == 900  # the fan-out's bound: S3_RUNS containers
     shop = triggers.shopify_product.info()
     assert shop.gpus == [] and shop.volumes["/runs"].name == "bgflow-runs" and shop.timeout == 1800
 
@@ -158,7 +165,7 @@ def test_shopify_product_runs_its_stages_as_function_calls(recording_call, tmp_p
     from events.settings import get_settings
 
     monkeypatch.setattr(triggers, "CALL", recording_call)
-    monkeypatch.setattr(triggers, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
+    monkeypatch.setattr(state, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
     monkeypatch.setattr(triggers, "RUNS_DIR", str(tmp_path))
     monkeypatch.setenv("BGFLOW_SHOPIFY_ACCESS_TOKEN", "shpat_x")
     get_settings.cache_clear()
@@ -196,11 +203,26 @@ def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeyp
         monkeypatch.setenv("BGFLOW_SQS_QUEUE_URL", queue)
         monkeypatch.setattr(triggers, "CALL", recording_call)
         monkeypatch.setattr(triggers, "POLL_SECONDS", 3)
+        spawned = []
+
+        class Call:  # a FunctionCall: pending at first, then finished with s3_object's answer
+            def __init__(self, event):
+                self.event, self.asked = event, 0
+
+            def get(self, timeout=None):
+                self.asked += 1
+                if self.asked == 1:
+                    raise modal.exception.TimeoutError("still running")
+                return triggers.s3_object.local(self.event)
+
+        monkeypatch.setattr(triggers, "SPAWN", lambda event: spawned.append(event.key) or
+                            triggers.SpawnedRun(Call(event.__dict__)))
         get_settings.cache_clear()
         try:
             outcomes = triggers.s3_poll.local()
         finally:
             get_settings.cache_clear()
+        assert spawned == ["box.jpg"]  # one spawned run per object version
         assert [o["status"] for o in outcomes if o["source"].endswith("box.jpg")] == ["ok"]
         assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}

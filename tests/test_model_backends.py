@@ -179,18 +179,22 @@ def test_gpu_classes_run_with_local_and_tiny_models(weights, monkeypatch):
     from pipeline.segment import refine
 
     monkeypatch.setattr(gpu, "WEIGHTS_DIR", str(weights))
+    monkeypatch.setattr(gpu, "GPU_DEVICE", "cpu")  # no GPU here: the models run in fp32 on the CPU
     monkeypatch.setenv("BGFLOW_FLUX_STEPS", "2")
     norm = normalize(SAMPLE)
     coarse = coarse_foreground(norm)
     matte = refine(norm, coarse)
-    out = gpu.Segmenter().segment.local({"normalized": wire.normalized_to_wire(norm),
+    from pipeline.remote import portable_settings
+
+    carried = portable_settings(Settings(segmenter="sam2", orienter="orient-anything", flux_steps=2))
+    out = gpu.Segmenter().segment.local({"settings": carried, "normalized": wire.normalized_to_wire(norm),
                                          "coarse": wire.coarse_to_wire(coarse),
                                          "analysis": {"objects": [], "objects_white": [], "background_suggestion": "",
                                                       "prompt": "", "style": "sweep", "category": "", "palette": [],
                                                       "bbox": list(matte.bbox), "white_fraction": 0.0, "overlays": [],
                                                       "describer": "heuristic", "confidence": 0.5, "extra": {}}})
     assert wire.matte_from_wire(out["matte"]).backend == "sam2@tiny-random-1"
-    orient = gpu.Orienter().orient.local({"normalized": wire.normalized_to_wire(norm),
+    orient = gpu.Orienter().orient.local({"settings": carried, "normalized": wire.normalized_to_wire(norm),
                                           "coarse": wire.coarse_to_wire(coarse)})
     assert orient["orientation"]["backend"] == "orient-anything@tiny-random-1"
 

@@ -5,7 +5,8 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+import cv2
+from PIL import Image, ImageCms, ImageOps
 
 from pipeline.errors import CorruptImage, EmptyInput, ImageTooLarge, ImageTooSmall, UnsupportedFormat
 from pipeline.normalize import normalize
@@ -127,3 +128,90 @@ def test_invalid_base64_says_so():
 
     with pytest.raises(UnsupportedFormat, match="base64"):
         Base64Text("not an image and not base64 !!!").read(Settings())
+
+
+def _gray_product() -> np.ndarray:
+    """A dark square on white, 8-bit gray."""
+    g = np.full((64, 80), 255, np.uint8)
+    g[16:48, 24:56] = 40
+    return g
+
+
+def _tiff(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "TIFF")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param(lambda g: g.astype(np.float32) / 255, id="float-0-1"),
+    pytest.param(lambda g: g.astype(np.float32), id="float-0-255"),
+    pytest.param(lambda g: g.astype(np.int32) * (1 << 23), id="int32-full-range"),
+    pytest.param(lambda g: g.astype(np.int32) * 1000 - 100_000, id="int32-negative"),
+])
+def test_float_and_int32_tiffs_are_scaled_by_their_range(values):
+    n = normalize(_tiff(values(_gray_product())))
+    assert n.image[2, 2].min() >= 250, n.image[2, 2]  # the white backdrop stays white
+    assert n.image[32, 40].max() <= 60, n.image[32, 40]  # the product stays dark
+    assert n.background.kind == "white"
+
+
+def test_float_nan_and_inf_do_not_break_the_scale():
+    f = _gray_product().astype(np.float32) / 255
+    f[:4, :4], f[-4:, -4:] = np.nan, np.inf
+    n = normalize(_tiff(f))
+    assert n.image[10, 70].min() >= 250 and n.image[32, 40].max() <= 60
+
+
+def test_dark_16bit_image_stays_dark():
+    """16-bit data uses its full range even when every value is small."""
+    arr = np.full((32, 32), 200, np.uint16)  # 200/65535: nearly black
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    assert normalize(buf.getvalue()).image.max() <= 2
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"II*\x00\x08\x00"],
+                         ids=["png", "jpeg", "tiff"])
+def test_a_signature_then_nothing_is_corrupt_not_foreign(data):
+    with pytest.raises(CorruptImage):
+        normalize(data)
+
+
+@pytest.mark.parametrize("fmt, orientation", [("JPEG", 1), ("JPEG", 6), ("PNG", 1), ("PNG", 8)])
+def test_reduced_decode_matches_a_full_decode_then_resize(fmt, orientation):
+    """A photo over max_side is reduced while decoding (JPEG DCT scaling, box reduction): same size, orientation and
+    pixels (within JPEG's own error) as decoding at full size and resizing."""
+    from pipeline.settings import Settings
+
+    from pipeline.synthetic import make_sample
+
+    im = Image.fromarray(make_sample("chair", "gradient", 2, size=(1000, 750)).image)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt == "JPEG" else {}))
+    settings = Settings(max_side=256)
+    n = normalize(buf.getvalue(), settings)
+    full = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))).convert("RGB"))
+    expected = cv2.resize(full, n.size, interpolation=cv2.INTER_AREA)
+    assert n.original_size == (full.shape[1], full.shape[0])
+    assert n.size == (256, 192) if orientation < 5 else (192, 256)
+    assert np.abs(n.image.astype(int) - expected).mean() < 2.0
+
+
+def test_extreme_aspect_keeps_the_short_side_at_least_min_side():
+    arr = np.full((20, 10000, 3), 255, np.uint8)
+    arr[7:14, 3000:7000] = 30
+    n = normalize(encode(arr))
+    assert min(n.size) >= 16 and n.original_size == (10000, 20)
+
+
+def test_a_whole_tiff_in_a_layout_pillow_cannot_read_is_unsupported_not_corrupt():
+    from tests.badinputs import tiff_samples
+
+    rgb = np.zeros((16, 20, 3), np.float32)
+    with pytest.raises(UnsupportedFormat, match="TIFF"):
+        normalize(tiff_samples(rgb, 32, 3))
+    with pytest.raises(CorruptImage):
+        normalize(tiff_samples(rgb, 32, 3)[:12])  # the first directory cut off

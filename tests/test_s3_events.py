@@ -2,6 +2,7 @@
 real S3 and SQS HTTP servers on 127.0.0.1 (S3 delivers ObjectCreated notifications to the queue itself)."""
 
 import json
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from events.ledger import DictLedger, LocalLedger, S3Ledger  # noqa: E402
 from pipeline.runner import InProcessExecutor, RunOptions  # noqa: E402
 from events.settings import Settings  # noqa: E402
 from pipeline.storage import S3Storage  # noqa: E402
-from tests.loopback import AWS_TEST_ENV, bucket_notifying_queue, moto_aws  # noqa: E402
+from tests.loopback import AWS_TEST_ENV, AtomicDict, bucket_notifying_queue, moto_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "data" / "events"
@@ -83,27 +84,6 @@ def _queue_for(aws, bucket: str) -> str:
     return bucket_notifying_queue(s3, sqs, bucket, visibility_timeout_s=1)
 
 
-class AtomicDict:
-    """modal.Dict's put-if-absent contract, in memory (a real Dict needs Modal's servers)."""
-
-    def __init__(self):
-        self.data, self.lock = {}, threading.Lock()
-
-    def put(self, key, value, *, skip_if_exists=False):
-        with self.lock:
-            if skip_if_exists and key in self.data:
-                return False
-            self.data[key] = value
-            return True
-
-    def get(self, key, default=None):
-        return self.data.get(key, default)
-
-    def pop(self, key, default=None):
-        with self.lock:
-            return self.data.pop(key, default)
-
-
 @pytest.mark.parametrize("kind", ["local", "s3", "dict"])
 def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, tmp_path):
     _, s3, _ = aws
@@ -131,8 +111,8 @@ def test_ledger_claims_once_until_done_and_takes_over_a_stale_claim(kind, aws, t
     assert short.claim("s3://b/dead-worker")[0] == "busy"
 
 
-def _objects(s3, bucket: str) -> set[str]:
-    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+def _objects(s3, bucket: str, prefix: str = "") -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
 
 
 def test_s3_worker_runs_each_upload_once_and_keeps_failures(aws, tmp_path):
@@ -260,3 +240,90 @@ def test_s3_worker_stops_cleanly_on_sigterm(aws, tmp_path):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped on SIGTERM" in err
+
+
+def test_a_killed_workers_image_is_taken_over_by_the_next_delivery(aws, tmp_path):
+    """kill -9 mid-image: the claim stops being renewed and the message stays hidden for 1.5 leases, then the next
+    delivery takes the stale claim over and runs the image; no receive is wasted on 'busy' meanwhile."""
+    import signal
+
+    url, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-kill", visibility_timeout_s=30)
+    s3.create_bucket(Bucket="kill-out")
+    s3.put_object(Bucket="photos-kill", Key="big.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1", "BGFLOW_LEDGER_LEASE_S": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue, "--out",
+                             "s3://kill-out/out", "--wait", "1", "--size", "4096", "--preset", "landscape"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = S3Ledger(s3, "kill-out", "out/.bgflow/ledger", lease_s=3)
+    deadline = time.monotonic() + 60
+    while not _objects(s3, "kill-out", "out/.bgflow/ledger/") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)  # mid-image: no clean-up of any kind
+    proc.wait(timeout=10)
+    assert not s3.list_objects_v2(Bucket="kill-out", Prefix="out/big.jpg/manifest.json").get("KeyCount")
+
+    settings = Settings(output_size=128, ledger_lease_s=3)
+    intake = Intake(settings, InProcessExecutor(settings), S3Storage(s3, "kill-out", "out"), ledger)
+    worker = S3Worker(s3, sqs, queue, intake, RunOptions(size=128))
+    outcomes, t0 = [], time.monotonic()
+    while not any(o.status == "ok" for o in outcomes) and time.monotonic() - t0 < 30:
+        outcomes += [o for o in worker.poll_once(wait_s=1) if o.source.endswith("big.jpg")]
+    assert [o.status for o in outcomes] == ["ok"], outcomes  # the first receive after the kill runs it
+    manifest = json.loads(s3.get_object(Bucket="kill-out", Key="out/big.jpg/manifest.json")["Body"].read())
+    assert manifest["status"] == "ok"
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_a_deleted_object_is_a_coded_failure_and_its_message_goes(aws):
+    _, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "photos-gone")
+    s3.put_object(Bucket="photos-gone", Key="gone.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
+    s3.delete_object(Bucket="photos-gone", Key="gone.jpg")
+    settings = Settings(output_size=128)
+    ledger = S3Ledger(s3, "photos-gone", "out/.bgflow/ledger")
+    worker = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), S3Storage(s3, "photos-gone", "out"),
+                                             ledger))
+    outcomes = [o for o in worker.drain(wait_s=1, idle_polls=1) if o.source.endswith("gone.jpg")]
+    assert [o.status for o in outcomes] == ["failed"] and outcomes[0].detail.startswith("input_not_found")
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_twenty_messages_fan_out_to_twenty_runs_each_version_once(aws):
+    """Batches received while runs go on elsewhere (a thread pool standing in for Modal's spawn): 20 uploads, one of
+    them corrupt, and one notification delivered twice; every object version runs exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, s3, sqs = aws
+    queue = bucket_notifying_queue(s3, sqs, "fan-in", visibility_timeout_s=30)
+    s3.create_bucket(Bucket="fan-out")
+    photo = (ROOT / "samples" / "box_white.jpg").read_bytes()
+    for i in range(19):
+        s3.put_object(Bucket="fan-in", Key=f"p/{i:02d}.jpg", Body=photo)
+    s3.put_object(Bucket="fan-in", Key="p/broken.jpg", Body=b"\xff\xd8\xff not a jpeg")
+    peeked = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    again = next(m for m in peeked if "p/03.jpg" in m["Body"] or "Records" in m["Body"])
+    sqs.send_message(QueueUrl=queue, MessageBody=again["Body"])  # the same event again (at-least-once delivery)
+    for m in peeked:
+        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+
+    settings = Settings(output_size=96)
+    ledger = S3Ledger(s3, "fan-out", "r/.bgflow/ledger")
+    worker = S3Worker(s3, sqs, queue, Intake(settings, InProcessExecutor(settings), S3Storage(s3, "fan-out", "r"),
+                                             ledger), RunOptions(size=96))
+    submitted = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def spawn(event):
+            submitted.append(event.key)
+            return pool.submit(worker.handle, event)
+
+        fanned = S3Worker(s3, sqs, queue, worker.intake, RunOptions(size=96), submit=spawn, max_in_flight=8)
+        outcomes = fanned.drain(wait_s=1, idle_polls=2)
+    by_status = Counter(o.status for o in outcomes)
+    assert len(submitted) == 21 and sorted(set(submitted)) == sorted([f"p/{i:02d}.jpg" for i in range(19)] + ["p/broken.jpg"])
+    assert by_status == {"ok": 19, "failed": 1, "duplicate": 1}, by_status
+    manifests = [json.loads(s3.get_object(Bucket="fan-out", Key=k)["Body"].read())
+                 for k in _objects(s3, "fan-out", "r/p/") if k.endswith("manifest.json")]
+    assert len(manifests) == 20 and len({m["run_id"] for m in manifests}) == 20  # each version ran once
+    assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages") is None

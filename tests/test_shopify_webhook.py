@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import socket
+import threading
 from concurrent.futures import wait
 from pathlib import Path
 
@@ -77,6 +78,49 @@ def test_refused_deliveries_queue_nothing(tmp_path, change, status, code):
         r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD, **change))
     assert r.status_code == status and r.json()["error"]["code"] == code
     assert queued == []
+
+
+@pytest.mark.parametrize("shop", ["127.0.0.1:8443", "evil.example.com", "shop.myshopify.com.evil.net",
+                                  "a.myshopify.com/../x", ""])
+def test_only_myshopify_domains_even_without_an_allow_list(tmp_path, shop):
+    """With BGFLOW_SHOPIFY_SHOPS empty, a correctly signed delivery naming another host never gets the token sent
+    there: the shop must be a <name>.myshopify.com domain."""
+    queued = []
+    app = create_app(_settings(tmp_path).model_copy(update={"shopify_shops": []}), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=PAYLOAD,
+                   headers=headers(PAYLOAD, **{"X-Shopify-Shop-Domain": shop}))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_event" and queued == []
+
+
+@pytest.mark.parametrize("field, value", [("position", "abc"), ("width", "wide"), ("alt", 5), ("images", "x")])
+def test_odd_payload_fields_are_not_a_500(tmp_path, field, value):
+    payload = json.loads(PAYLOAD)
+    if field == "images":
+        payload["images"] = value
+    else:
+        payload["images"][0][field] = value
+    body = json.dumps(payload).encode()
+    queued = []
+    app = create_app(_settings(tmp_path), shopify_dispatch=queued.append)
+    with TestClient(app) as c:
+        r = c.post("/webhooks/shopify/products-create", content=body, headers=headers(body))
+    assert r.status_code == 200 and len(queued) == 1
+
+
+def test_webhook_images_share_the_bounded_queue(tmp_path):
+    """A delivery is accepted only when the run queue has room for all its images; otherwise 503 and Shopify
+    delivers it again later."""
+    app = create_app(_settings(tmp_path, max_concurrent_jobs=1, max_queued_jobs=1))
+    release = threading.Event()
+    app.state.pool.submit(release.wait, 30)  # a long run holds the only slot
+    try:
+        with TestClient(app) as c:
+            r = c.post("/webhooks/shopify/products-create", content=PAYLOAD, headers=headers(PAYLOAD))
+            assert r.status_code == 503 and r.headers["Retry-After"]
+            assert c.get("/readyz").json()["slots"] == {"size": 1, "busy": 1, "queued": 0, "queue_size": 1}
+    finally:
+        release.set()
 
 
 def test_webhooks_are_off_until_a_secret_is_set(tmp_path):

@@ -43,7 +43,7 @@ def test_each_file_version_once(tmp_path):
     first = {Path(o.source).name: o.status for o in watcher().poll_once()}
     assert first == {"box.jpg": "ok", "chair.jpg": "ok", "broken.png": "failed"}
     assert (out / "chairs" / "chair.jpg" / "final.png").is_file()  # one folder per file: a.jpg and a.png differ
-    assert json.loads((out / "broken.png" / "manifest.json").read_text())["error"]["code"] == "unsupported_format"
+    assert json.loads((out / "broken.png" / "manifest.json").read_text())["error"]["code"] == "corrupt_image"
     assert (out / "broken.png" / "input.png").read_bytes() == b"\x89PNG\r\n\x1a\n not really"
 
     _age(inbox / "copying.jpg")

@@ -13,7 +13,7 @@ from events.intake import Intake
 from events.settings import Settings
 
 from .pool import RunPool
-from .store import JobStore
+from .store import JobStore, LocalJobs
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -34,10 +34,15 @@ def get_store(request: Request) -> JobStore:
     return request.app.state.store
 
 
+def get_jobs(request: Request) -> LocalJobs:
+    return request.app.state.jobs
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[RunPool, Depends(get_pool)]
 IntakeDep = Annotated[Intake, Depends(get_intake)]
 StoreDep = Annotated[JobStore, Depends(get_store)]
+JobsDep = Annotated[LocalJobs, Depends(get_jobs)]
 
 
 def require_token(settings: SettingsDep,

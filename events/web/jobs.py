@@ -17,12 +17,12 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from pipeline.errors import InvalidOption
-from pipeline.types import StageEvent
 
 from events.intake import Base64Text, HttpsUrl, Upload, fingerprint
 
-from .deps import IntakeDep, PoolDep, SettingsDep, StoreDep, require_token
+from .deps import IntakeDep, JobsDep, SettingsDep, StoreDep, require_token
 from .models import JobRequest, JobView, Options
+from .store import job_status
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_token)])
 EVENTS_TIMEOUT_S = 900
@@ -32,15 +32,6 @@ IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200, patt
 
 class IdempotencyKeyReused(InvalidOption):
     code = "idempotency_key_reused"
-
-
-def job_event(job_id: str, event: StageEvent) -> dict[str, Any]:
-    """A step for job watchers: the stage's JSON and links to the artefacts that exist so far."""
-    links = {"normalize": "normalized.png", "segment": "mask.png"}
-    item = {"step": event.step, "stage": event.stage, "ms": event.ms, "run_id": job_id} | event.payload
-    if event.stage in links:
-        item["image"] = f"/runs/{job_id}/{links[event.stage]}"
-    return item
 
 
 async def _job_input(request: Request) -> tuple[Any, dict, bytes]:
@@ -68,7 +59,7 @@ async def _job_input(request: Request) -> tuple[Any, dict, bytes]:
 
 
 @router.post("/jobs", status_code=202, response_model=JobView)
-async def create_job(request: Request, pool: PoolDep, intake: IntakeDep, store: StoreDep,
+async def create_job(request: Request, intake: IntakeDep, store: StoreDep, jobs: JobsDep,
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Start a job from a multipart upload (``file``, optional ``options`` JSON), JSON ``image_b64``, or JSON ``url``
     (https, allow-listed hosts only). Send ``Idempotency-Key`` to make retries safe: the same key with the same request
@@ -84,17 +75,12 @@ async def create_job(request: Request, pool: PoolDep, intake: IntakeDep, store: 
         if record.get("fingerprint") != digest:
             raise IdempotencyKeyReused("This Idempotency-Key was used with a different request. Use a new key for "
                                        "a new request.")
-        return JSONResponse(status_code=200, content=_links(job_id) | {"status": _status(job_id, pool, intake, store)})
-
-    def work() -> None:
-        intake.run(ticket, on_event=lambda e: store.add_event(job_id, job_event(job_id, e)))
-
+        return JSONResponse(status_code=200, content=_links(job_id) | {"status": _status(request, job_id, record)})
     try:
-        pool.submit(work)
+        await asyncio.to_thread(jobs.start, ticket, job_id)
     except Exception:
         store.remove(job_id)  # not accepted: a retry with the same key starts it
         raise
-    store.accepted.add(job_id)
     return JSONResponse(status_code=202, content=_links(job_id) | {"status": "queued"})
 
 
@@ -102,33 +88,29 @@ def _links(job_id: str) -> dict[str, str]:
     return {"id": job_id, "status_url": f"/jobs/{job_id}", "events_url": f"/jobs/{job_id}/events"}
 
 
-def _status(job_id: str, pool, intake, store) -> str:
-    manifest = store.manifest(job_id)
-    if manifest is not None:
-        return "done" if manifest["status"] == "ok" else "failed"
-    if intake.ledger is not None and intake.ledger.state(f"http-job:{job_id}") == "busy":
-        return "running"  # claimed, and the claim is being renewed (by this instance or another)
-    if job_id in store.accepted:
-        return "queued"
-    return "interrupted"
+def _status(request: Request, job_id: str, record: dict[str, Any]) -> str:
+    state = request.app.state
+    return job_status(job_id, record, state.store, state.jobs, state.intake.ledger)
 
 
 JobId = Annotated[str, PathParam(description="The id POST /jobs returned.")]
 
 
-def _known(job_id: str, store) -> None:
-    if store.get(job_id) is None:
+def _record(store, job_id: str) -> dict[str, Any]:
+    record = store.get(job_id)
+    if record is None:
         raise HTTPException(status_code=404, detail={"code": "job_not_found", "message": "No such job."})
+    return record
 
 
 @router.get("/jobs/{job_id}", response_model=JobView)
-def get_job(job_id: JobId, pool: PoolDep, intake: IntakeDep, store: StoreDep) -> dict:
-    _known(job_id, store)
-    return _view(job_id, pool, intake, store)
+def get_job(request: Request, job_id: JobId, store: StoreDep) -> dict:
+    return _view(request, job_id, _record(store, job_id))
 
 
-def _view(job_id: str, pool, intake, store) -> dict[str, Any]:
-    status = _status(job_id, pool, intake, store)
+def _view(request: Request, job_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    store = request.app.state.store
+    status = _status(request, job_id, record)
     manifest = store.manifest(job_id) or {}
     error = manifest.get("error")
     if status == "interrupted":
@@ -140,22 +122,22 @@ def _view(job_id: str, pool, intake, store) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/events", response_class=StreamingResponse)
-async def job_events(job_id: JobId, pool: PoolDep, intake: IntakeDep, store: StoreDep,
+async def job_events(request: Request, job_id: JobId, store: StoreDep,
                      last_event_id: Annotated[int | None, Header(ge=0, le=10_000)] = None) -> StreamingResponse:
     """Server-sent events of the job's steps; reconnect with Last-Event-ID to resume after that event."""
-    _known(job_id, store)
+    record = _record(store, job_id)
 
     async def frames():
         i = 0 if last_event_id is None else last_event_id + 1
         deadline = time.monotonic() + EVENTS_TIMEOUT_S
         while time.monotonic() < deadline:
-            events = store.events(job_id)
+            events = await asyncio.to_thread(store.events, job_id)
             while i < len(events):
                 yield f"id: {i}\nevent: step\ndata: {json.dumps(events[i])}\n\n"
                 i += 1
-            if _status(job_id, pool, intake, store) in ("done", "failed", "interrupted"):
-                view = _view(job_id, pool, intake, store) | {"events": None}
-                yield f"event: end\ndata: {json.dumps(view)}\n\n"
+            if await asyncio.to_thread(_status, request, job_id, record) in ("done", "failed", "interrupted"):
+                view = await asyncio.to_thread(_view, request, job_id, record)
+                yield f"event: end\ndata: {json.dumps(view | {'events': None})}\n\n"
                 return
             await asyncio.sleep(0.2)
 
@@ -163,11 +145,13 @@ async def job_events(job_id: JobId, pool: PoolDep, intake: IntakeDep, store: Sto
 
 
 @router.get("/runs/{run_id}/{name}")
-def artefact(run_id: str, name: str, settings: SettingsDep) -> FileResponse:
+def artefact(request: Request, run_id: str, name: str, settings: SettingsDep) -> FileResponse:
     root = Path(settings.runs_dir).resolve()
     if not re.fullmatch(r"[0-9a-f]{12,16}", run_id) or not ARTEFACT.match(name) or name.startswith("job."):
         raise HTTPException(status_code=404, detail={"code": "not_found", "message": "No such artefact."})
     path = root / run_id / name
+    if not path.is_file():
+        request.app.state.reload_runs()  # written by another container since this one last looked
     if not path.is_file():
         raise HTTPException(status_code=404, detail={"code": "not_found", "message": "No such artefact."})
     return FileResponse(path)

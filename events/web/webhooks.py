@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from events.shopify import ProductCreated, ShopifyTrigger, parse_webhook
 from events.ledger import LocalLedger
 from events.settings import Settings
+from pipeline.options import RunOptions
 from pipeline.storage import LocalStorage
 
 from .deps import SettingsDep
@@ -61,7 +62,8 @@ def _log_outcome(future: Future) -> None:
     log.info("%s %s %s", outcome.status, outcome.source, outcome.detail)
 
 
-def local_trigger(settings: Settings, executor) -> ShopifyTrigger:
+def local_trigger(settings: Settings, executor, options: RunOptions | None = None) -> ShopifyTrigger:
     """Results and the ledger in the runs folder, the Admin API from settings."""
     return ShopifyTrigger(settings, executor, LocalStorage(settings.runs_dir),
-                          LocalLedger(Path(settings.runs_dir) / ".ledger", lease_s=settings.ledger_lease_s))
+                          LocalLedger(Path(settings.runs_dir) / ".ledger", lease_s=settings.ledger_lease_s),
+                          options=options)

@@ -20,7 +20,7 @@ from ..settings import Settings
 from ..types import Analysis, Matte, Normalized, Orientation, Placement, Scene
 from ..upscale import place_product
 from . import register
-from .torch_support import half_on_gpu, pick_device
+from .torch_support import load_device, run_dtype
 
 COMPOSE_SIDE = 1024
 
@@ -34,19 +34,21 @@ class FluxFillBackground:
 
     def __init__(self, settings: Settings):
         from diffusers import FluxFillPipeline
+        from diffusers.image_processor import VaeImageProcessor
 
         self.settings = settings
         folder = models.require(settings, "flux-fill")
         self.revision = models.revision_of(settings, "flux-fill")
-        device = pick_device(settings)
-        self.pipe = FluxFillPipeline.from_pretrained(str(folder), dtype=half_on_gpu(device, torch.bfloat16))
+        self.dtype = run_dtype(settings, torch.bfloat16)  # the published weights are bf16; loaded as such
+        self.pipe = FluxFillPipeline.from_pretrained(str(folder), dtype=self.dtype)
+        # The pipeline's mask processor binarises at 0.5 (do_binarize=True): keep the feathered edge.
+        self.pipe.mask_processor = VaeImageProcessor.from_config(self.pipe.mask_processor.config, do_binarize=False)
         self.pipe.set_progress_bar_config(disable=True)
         self.device = torch.device("cpu")
-        self.to(str(device))
-        if settings.flux_compile:
-            self.pipe.transformer = torch.compile(self.pipe.transformer, mode="max-autotune", fullgraph=True)
+        self.to(load_device(settings))
 
     def to(self, device: str) -> "FluxFillBackground":
+        """Move (never cast) the pipeline: its dtype was chosen for the device it runs on."""
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.settings.flux_cpu_offload:
             self.pipe.enable_model_cpu_offload()

@@ -23,7 +23,7 @@ from ..segment import Coarse
 from ..settings import Settings
 from ..types import Normalized, Orientation
 from . import register
-from .torch_support import half_on_gpu, pick_device
+from .torch_support import load_device, run_dtype
 
 AZIMUTH_BINS, POLAR_BINS, ROTATION_BINS, CONFIDENCE_LOGITS = 360, 180, 180, 2
 OUTPUTS = AZIMUTH_BINS + POLAR_BINS + ROTATION_BINS + CONFIDENCE_LOGITS
@@ -104,18 +104,19 @@ class OrientAnything:
 
         folder = models.require(settings, "orient-anything")
         self.revision = models.revision_of(settings, "orient-anything")
-        self.backbone = Dinov2Model.from_pretrained(str(folder / "backbone")).eval()
+        self.dtype = run_dtype(settings)
+        self.backbone = Dinov2Model.from_pretrained(str(folder / "backbone"), dtype=self.dtype).eval()
         head_sd = load_file(str(folder / "head.safetensors"))
         self.head = AngleHead(self.backbone.config.hidden_size, head_sd["net2.0.weight"].shape[0]).eval()
         self.head.load_state_dict(head_sd, strict=True)
+        self.head = self.head.to(self.dtype)  # cast on the CPU, once, at load
         self.crop = min(224, int(self.backbone.config.image_size))
-        self.to(str(pick_device(settings)))
+        self.to(load_device(settings))
 
     def to(self, device: str) -> "OrientAnything":
         self.device = torch.device(device)
-        self.dtype = half_on_gpu(self.device)
-        self.backbone = self.backbone.to(self.device, self.dtype)
-        self.head = self.head.to(self.device, self.dtype)
+        self.backbone = self.backbone.to(self.device)
+        self.head = self.head.to(self.device)
         return self
 
     @torch.inference_mode()

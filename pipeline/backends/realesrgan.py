@@ -21,7 +21,7 @@ from ..settings import Settings
 from ..types import Matte, Normalized, Result, Scene
 from ..upscale import fidelity, paste_product, place_product
 from . import register
-from .torch_support import half_on_gpu, pick_device
+from .torch_support import load_device, run_dtype
 
 
 class ResidualDenseBlock(nn.Module):
@@ -110,14 +110,14 @@ class RealESRGANUpscaler:
         self.settings = settings
         folder = models.require(settings, "realesrgan")
         self.revision = models.revision_of(settings, "realesrgan")
-        self.net = load_weights(weights_file(folder))
+        self.dtype = run_dtype(settings)
+        self.net = load_weights(weights_file(folder)).to(self.dtype)  # cast on the CPU, once, at load
         self.device = torch.device("cpu")
-        self.to(str(pick_device(settings)))
+        self.to(load_device(settings))
 
     def to(self, device: str) -> "RealESRGANUpscaler":
         self.device = torch.device(device)
-        self.dtype = half_on_gpu(self.device)
-        self.net = self.net.to(self.device, self.dtype)
+        self.net = self.net.to(self.device)
         return self
 
     @torch.inference_mode()

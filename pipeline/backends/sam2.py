@@ -18,7 +18,7 @@ from ..segment import Coarse, refine
 from ..settings import Settings
 from ..types import Analysis, Matte, Normalized
 from . import register
-from .torch_support import half_on_gpu, pick_device
+from .torch_support import load_device, run_dtype
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -52,14 +52,14 @@ class Sam2Segmenter:
 
         folder = models.require(settings, "sam2")
         self.revision = models.revision_of(settings, "sam2")
-        self.model = Sam2Model.from_pretrained(str(folder)).eval()
+        self.dtype = run_dtype(settings, torch.bfloat16)
+        self.model = Sam2Model.from_pretrained(str(folder), dtype=self.dtype).eval()
         self.side = int(self.model.config.vision_config.backbone_config.image_size)
-        self.to(str(pick_device(settings)))
+        self.to(load_device(settings))
 
     def to(self, device: str) -> "Sam2Segmenter":
         self.device = torch.device(device)
-        self.dtype = half_on_gpu(self.device, torch.bfloat16)
-        self.model = self.model.to(self.device, self.dtype)
+        self.model = self.model.to(self.device)
         return self
 
     @torch.inference_mode()
