@@ -293,23 +293,25 @@ def measure(data: bytes, settings: Settings | None = None, product: np.ndarray |
     image = norm.image if scale == 1.0 else cv2.resize(
         norm.image, (max(1, round(norm.size[0] * scale)), max(1, round(norm.size[1] * scale))),
         interpolation=cv2.INTER_AREA)
+    known = None
+    if product is not None and product.shape == norm.image.shape[:2]:
+        known = cv2.resize(product.astype(np.uint8), coarse.mask.shape[::-1], interpolation=cv2.INTER_AREA) > 0
     found, overlays = coarse.mask, coarse.removed
     if coarse.model is not None:  # a studio backdrop: the segmenter's own overlay pass ran
-        found, overlays = product_and_overlays(coarse)
-    source = "run mask"
-    if product is None or product.shape != norm.image.shape[:2]:
-        product, source = found, "segmenter"
+        found, overlays = product_and_overlays(coarse, known)
+    product, source = (product, "run mask") if known is not None else (found, "segmenter")
     product = cv2.resize(product.astype(np.uint8), (image.shape[1], image.shape[0]),
                          interpolation=cv2.INTER_NEAREST) > 0
     return Measured(**header, image=image, product=product, kind=norm.background.kind, overlays=overlays,
                     product_source=source)
 
 
-def product_and_overlays(coarse) -> tuple[np.ndarray, tuple[str, ...]]:
+def product_and_overlays(coarse, known: np.ndarray | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """The product and the overlays on a studio backdrop, from the segmenter's coarse pass made whole again:
 
     - a white product on white shows only its outline, which the overlay pass can take for drawn lines: whatever
-      the foreground encloses, together with the strokes connected to what the segmenter kept, is product;
+      the foreground encloses, together with the strokes connected to what the segmenter kept, is product (or,
+      when it is ``known``, the product is that mask: a bgflow output's own, at the coarse working size);
     - an overlay is what stays outside that product: the segmenter's removals count only then;
     - small pieces the segmenter kept as parts of a set but that stand clear of the product (text, a logo, a
       badge) are overlays too (``detached mark``)."""
@@ -318,20 +320,43 @@ def product_and_overlays(coarse) -> tuple[np.ndarray, tuple[str, ...]]:
     raw, _, _ = backdrop_foreground(coarse.image)
     raw = cv2.morphologyEx(raw.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
     raw &= ~coarse.holes
-    enclosed = ~_reachable_from_border(~raw)
-    n, labels = cv2.connectedComponents(enclosed.astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[coarse.mask & enclosed])] = True
-    keep[0] = False
-    product = coarse.mask | (keep[labels] & ~coarse.holes)
+    if known is not None:
+        product = known
+    else:
+        enclosed = ~_reachable_from_border(~raw)
+        n, labels = cv2.connectedComponents(enclosed.astype(np.uint8), connectivity=8)
+        keep = np.zeros(n, bool)
+        keep[np.unique(labels[coarse.mask & enclosed])] = True
+        keep[0] = False
+        product = coarse.mask | (keep[labels] & ~coarse.holes)
     product, marks = split_marks(product)
     h, w = product.shape
     leftover = raw & ~_dilate(product, 1)
     min_area = max(12, round(0.0005 * h * w))  # the segmenter's speck size
-    m, _, stats, _ = cv2.connectedComponentsWithStats(leftover.astype(np.uint8), connectivity=8)
-    real = bool((stats[1:, cv2.CC_STAT_AREA] >= min_area).any()) if m > 1 else False
-    overlays = (coarse.removed if real else ()) + (("detached mark",) if marks else ())
-    return product, overlays
+    # Swatches and insets are shapes the segmenter recognises; its "lines" are also what it makes of a shadow's
+    # pieces, so lines count only where the leftover is not shadow-like.
+    shapes = _has_piece(leftover, min_area)
+    lines = _has_piece(leftover & ~_shadow_like(coarse), min_area)
+    overlays = tuple(k for k in coarse.removed if (shapes if k in ("swatch", "inset") else lines))
+    return product, overlays + (("detached mark",) if marks else ())
+
+
+def _has_piece(mask: np.ndarray, min_area: int) -> bool:
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return bool((stats[1:, cv2.CC_STAT_AREA] >= min_area).any()) if n > 1 else False
+
+
+def _shadow_like(coarse) -> np.ndarray:
+    """Pixels that are the backdrop's own colour made darker, not black: a shadow's pieces, which the coarse pass
+    can keep as foreground on a graded sweep (and take for drawn lines); drawn text and lines are coloured or near
+    black."""
+    from .color import lab_to_rgb
+
+    h, w = coarse.mask.shape
+    backdrop = lab_to_rgb(coarse.model.predict(h, w)).astype(np.float32)
+    ratio = coarse.image.astype(np.float32) / np.maximum(backdrop, 8.0)
+    level = ratio.mean(axis=2)
+    return (_cmax(ratio) - _cmin(ratio) < 0.08) & (level > 0.45) & (level < 1.0)
 
 
 def _reachable_from_border(passable: np.ndarray) -> np.ndarray:
