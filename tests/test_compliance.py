@@ -179,6 +179,9 @@ def test_overlays_fail(overlay, name):
 
 def test_overlays_pass_on_a_clean_photo(clean_jpg):
     assert check_image(clean_jpg, rules(overlays={})).passed
+    # A floor shadow, on white or on a coloured backdrop, is no drawn line.
+    for background in ((255, 255, 255), (200, 215, 230)):
+        assert check_image(encode(listing_photo(background=background, shadow=True)), rules(overlays={})).passed
 
 
 # ------------------------------------------------------------------------------------------------- bad input
