@@ -331,7 +331,9 @@ def product_and_overlays(coarse, known: np.ndarray | None = None) -> tuple[np.nd
         product = coarse.mask | (keep[labels] & ~coarse.holes)
     product, marks = split_marks(product)
     h, w = product.shape
-    leftover = raw & ~_dilate(product, 1)
+    # A gap seen through the product is not drawn on it; nor is the product's own soft edge.
+    outside = _reachable_from_border(~_dilate(product, max(1, round(0.005 * max(h, w)))))
+    leftover = raw & outside
     min_area = max(12, round(0.0005 * h * w))  # the segmenter's speck size
     # Swatches and insets are shapes the segmenter recognises; its "lines" are also what it makes of a shadow's
     # pieces, so lines count only where the leftover is not shadow-like.
