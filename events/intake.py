@@ -241,7 +241,6 @@ class Ticket:
     name: str
     key: str | None = None
     run_id: str | None = None
-    fingerprint: str | None = None
 
     def job(self, data: bytes | Path) -> Job:
         extra = {"run_id": self.run_id} if self.run_id else {}
