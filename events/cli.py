@@ -349,6 +349,10 @@ def version_cmd() -> None:
     typer.echo(__version__)
 
 
+from events.check import check_cmd  # noqa: E402  (its own module: rules, table and --fix)
+app.command("check")(check_cmd)
+
+
 def main() -> None:  # console script entry point
     app()
 

@@ -12,8 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .compliance import compliance_block, placed_mask
 from .errors import BgflowError
 from .normalize import IMAGE_SUFFIXES, read_source
+from .options import RunOptions
 from .runner import InProcessExecutor, Job, run, settings_snapshot
 from .settings import Settings
 from .storage import Storage
@@ -48,9 +50,11 @@ def process(job: Job, storage: Storage, executor: InProcessExecutor,
         opts = job.options.resolved(settings)
         manifest["settings"] = settings_snapshot(settings, opts, executor.backend_names())
         manifest["seed"] = opts.seed
+        mask = None
         for event in run(job, executor, should_stop):
             manifest["stages"].append({"name": event.stage, "backend": event.backend, "ms": event.ms})
-            _record(event, manifest, storage, prefix, opts.format, settings.jpeg_quality, writer, pending)
+            mask = event.images.get("mask", mask)
+            _record(event, manifest, storage, prefix, opts, settings.jpeg_quality, writer, pending, mask)
             if on_event:
                 on_event(event)
         for done in pending:
@@ -75,7 +79,7 @@ def _new_manifest(job: Job) -> dict[str, Any]:
         "run_id": job.run_id, "input": job.filename or _describe_source(job.source), "name": job.name.strip("/"),
         "status": "ok", "error": None, "background_kind": None, "white_background": None, "properties": None,
         "analysis": None, "orientation": None, "stages": [], "placement": None, "fidelity": None, "action": None,
-        "files": [], "variants": [], "settings": None, "seed": None,
+        "files": [], "variants": [], "settings": None, "seed": None, "compliance": None,
     }
 
 
@@ -86,8 +90,8 @@ def record_failure(job: Job, storage: Storage, error: BgflowError) -> dict[str, 
     return manifest
 
 
-def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefix: str, fmt: str,
-            quality: int, writer: ThreadPoolExecutor, pending: list[Future]) -> None:
+def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefix: str, opts: RunOptions,
+            quality: int, writer: ThreadPoolExecutor, pending: list[Future], mask: np.ndarray | None) -> None:
     p = event.payload
 
     def later(key: str, encode_fn, image) -> None:
@@ -109,10 +113,16 @@ def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefi
         manifest.setdefault("scenes", []).append(p["images_bg"])
     elif event.stage == "upscale":
         out = p["output"]
-        name = final_name(fmt, out["variant"])
-        _put(manifest, storage, f"{prefix}/{name}", encode(event.images["final"], fmt, quality))
-        manifest["variants"].append({"file": name, **out})
+        name = final_name(opts.format, out["variant"])
+        data = encode(event.images["final"], opts.format, quality)
+        _put(manifest, storage, f"{prefix}/{name}", data)
+        final = event.images["final"]
+        product = None if mask is None else placed_mask(mask, out["placement"]["scale"], out["placement"]["offset"],
+                                                        (final.shape[1], final.shape[0]))
+        compliance = compliance_block(data, opts.preset, product)  # None unless the preset is a marketplace's
+        manifest["variants"].append({"file": name, **out, "compliance": compliance})
         if out["variant"] == 0:
+            manifest["compliance"] = compliance
             manifest["placement"] = out["placement"]
             manifest["fidelity"] = out["fidelity"]
             manifest["action"] = out["action"]

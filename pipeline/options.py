@@ -17,13 +17,42 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Preset:
     """Where the product goes: canvas aspect (w/h; None keeps the input's) and the share of the canvas it fills.
-    ``style`` forces a background style (a marketplace that wants pure white)."""
+    ``style`` forces a background style (a marketplace that wants pure white). A marketplace's preset also brings
+    its default size and format, the sizes and formats its rules allow, and what becomes of a room photo."""
 
     name: str
     aspect: float | None
     fill: float
     description: str
     style: str | None = None
+    size: int | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    format: str | None = None
+    formats: tuple[str, ...] | None = None
+    on_scene: str | None = None
+
+
+def marketplace_preset(rules) -> Preset:
+    """The preset of a marketplace, derived from its rules (``pipeline/marketplaces/*.json`` or a user's file), so
+    that what bgflow makes for it passes its check by construction."""
+    from .compliance import preset_for
+
+    p = preset_for(rules)
+    what = f"{p.aspect:.4g}:1, product {p.fill:.0%}, {p.size} px {p.format}" + (", pure white 255" if p.white else "")
+    return Preset(rules.marketplace, p.aspect, p.fill, f"{rules.title} ({what})", style=p.style, size=p.size,
+                  min_size=p.min_size, max_size=p.max_size, format=p.format, formats=p.formats, on_scene=p.on_scene)
+
+
+def register_preset(preset: Preset) -> None:
+    """Add a preset for this process (a user's own rules file: ``bgflow check --rules FILE --fix``)."""
+    PRESETS[preset.name] = preset
+
+
+def _bundled_marketplace_presets() -> list[Preset]:
+    from .compliance import load_rules, marketplaces
+
+    return [marketplace_preset(load_rules(name)) for name in marketplaces()]
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
@@ -31,6 +60,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("marketplace", 1.0, 0.85, "square, product fills 85%, pure white 255", style="white"),
     Preset("portrait", 4 / 5, 0.78, "4:5"),
     Preset("landscape", 16 / 9, 0.78, "16:9"),
+    *_bundled_marketplace_presets(),
 )}
 STYLES: tuple[str, ...] = ("sweep", "wall-floor", "white", "gradient", "pastel", "dark")
 STYLE_CHOICES: tuple[str, ...] = (*STYLES, "auto")  # auto: the analysis picks
@@ -89,17 +119,26 @@ class RunOptions(BaseModel):
             raise InvalidOption(describe_validation_error(exc)) from None
 
     def resolved(self, settings: "Settings") -> "RunOptions":
-        """Every field filled from the settings where the caller left it out."""
-        return RunOptions.parse({
-            "preset": self.preset or settings.preset,
+        """Every field filled where the caller left it out: from the preset (a marketplace's size, format and room
+        photo policy), then from the settings. A size or format the preset's rules do not allow is refused."""
+        preset = PRESETS[_one_of(self.preset or settings.preset, PRESETS, "preset")]
+        opts = RunOptions.parse({
+            "preset": preset.name,
             "style": self.style or settings.style,
-            "size": self.size or settings.output_size,
-            "format": self.format or settings.output_format,
+            "size": self.size or preset.size or settings.output_size,
+            "format": self.format or preset.format or settings.output_format,
             "seed": settings.seed if self.seed is None else self.seed,
             "variants": self.variants or settings.variants,
-            "on_scene": self.on_scene or settings.on_scene,
+            "on_scene": self.on_scene or preset.on_scene or settings.on_scene,
             "prompt": self.prompt,
         })
+        if preset.min_size and opts.size < preset.min_size or preset.max_size and opts.size > preset.max_size:
+            raise InvalidOption(f"size: {opts.size} px is outside what the {preset.name} preset's rules allow "
+                                f"({preset.min_size}-{preset.max_size} px on the long side).")
+        if preset.formats and opts.format not in preset.formats:
+            raise InvalidOption(f"format: {opts.format} is not accepted by {preset.name}; use "
+                                f"{' | '.join(preset.formats)}.")
+        return opts
 
     def style_for(self, analysed_style: str) -> str:
         """The style to draw: the preset's forced style, else the chosen one, ``auto`` meaning the analysis's."""
