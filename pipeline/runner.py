@@ -14,9 +14,9 @@ from typing import Any, Iterator
 
 from . import __version__
 from .backends import new_backend
-from .errors import InvalidOption
+from .errors import InvalidOption, ProductNotFound
 from .normalize import Source, normalize
-from .segment import Coarse, coarse_foreground
+from .segment import Coarse, coarse_foreground, whole_photo_matte
 from .settings import Settings, get_settings
 from .types import Analysis, Matte, Normalized, Orientation, Result, Scene, StageEvent
 from .upscale import keep_scene
@@ -139,7 +139,20 @@ def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEv
         "background": {"kind": bg.kind, "color": list(bg.color), "confidence": bg.confidence},
     }, images={"normalized": norm.image})
 
-    (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
+    action = "processed"
+    if bg.kind == "scene" and opts.on_scene != "process":
+        action = "kept" if opts.on_scene == "keep" else "skipped"
+    try:
+        (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
+    except ProductNotFound:
+        if action == "processed":
+            raise
+        # A scene photo kept or skipped needs no product: kept whole, or skipped, when none stands out.
+        if action == "kept":
+            result, ms = _timed(ex.keep, norm, whole_photo_matte(norm), opts.size)
+            yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, 0, opts.seed, action),
+                             images={"final": result.image}, objects={"result": result})
+        return
     yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
         "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
     }, objects={"analysis": analysis, "orientation": orientation})
@@ -150,9 +163,6 @@ def run(job: Job, executor: InProcessExecutor | None = None) -> Iterator[StageEv
                  "removed": list(matte.removed)},
     }, images={"mask": matte.mask_u8()})
 
-    action = "processed"
-    if bg.kind == "scene" and opts.on_scene != "process":
-        action = "kept" if opts.on_scene == "keep" else "skipped"
     if action == "skipped":
         return
     if action == "kept":  # a kept photo has one version

@@ -61,14 +61,21 @@ def normalized_from_wire(w: Wire) -> Normalized:
 def coarse_to_wire(c: Coarse) -> Wire:
     return {"mask": _png(c.mask.astype(np.uint8) * 255), "image": _png(c.image), "scale": c.scale,
             "model": None if c.model is None else {"coeffs": c.model.coeffs.tolist(), "noise": c.model.noise},
-            "removed": list(c.removed), "holes": _png(c.holes.astype(np.uint8) * 255)}
+            "removed": list(c.removed), "holes": _png(c.holes.astype(np.uint8) * 255),
+            "shading": None if c.shading is None else _png(_shading_u16(c.shading))}
+
+
+def _shading_u16(shading: np.ndarray) -> np.ndarray:
+    """L offsets (-100..100) as 16-bit steps of 1/300."""
+    return np.clip((shading + 100.0) * 300.0 + 0.5, 0, 65535).astype(np.uint16)
 
 
 def coarse_from_wire(w: Wire) -> Coarse:
     model = None if w["model"] is None else BackdropModel(coeffs=np.asarray(w["model"]["coeffs"]),
                                                          noise=w["model"]["noise"])
     return Coarse(mask=_unpng(w["mask"]) > 127, image=_unpng(w["image"]), scale=w["scale"], model=model,
-                  removed=tuple(w["removed"]), holes=_unpng(w["holes"]) > 127)
+                  removed=tuple(w["removed"]), holes=_unpng(w["holes"]) > 127,
+                  shading=None if w.get("shading") is None else _unpng(w["shading"]).astype(np.float32) / 300.0 - 100.0)
 
 
 def analysis_to_wire(a: Analysis) -> Wire:

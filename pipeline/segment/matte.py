@@ -1,0 +1,263 @@
+"""Refinement: the coarse mask becomes a soft alpha matte at the normalized size.
+
+On a studio backdrop the backdrop is known (the model times the measured shading), so the edge band is matted at full
+size against it: each band pixel's alpha is how far it has moved from the local backdrop towards the product colour
+beside it. This keeps wires and legs a pixel or two wide, opens mesh cells and leaves no pale fringe. Scene photos
+(unknown background) go through GrabCut on the band and closed-form matting (pymatting) at the working size, then a
+guided upsampling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+from pymatting import estimate_alpha_cf, estimate_foreground_ml
+
+from ..backdrop import BackdropModel
+from ..color import delta_e76, lab_to_rgb, rgb_to_lab
+from ..errors import ProductNotFound
+from ..types import Matte, Normalized
+from .common import Coarse, resize_to
+from .scene import GRABCUT_SIDE
+
+log = logging.getLogger(__name__)
+
+HALO_DEPTH, HALO_PALE_DE, HALO_CONTRAST_DE = 3, 12.0, 30.0  # see _open_halo
+KNOWN_BAND = 2  # working-size pixels either side of the coarse boundary that the known-backdrop matting decides
+RIM_DEPTH = 4  # working-size pixels inside the band where a pale rim may be ringing rather than product
+SHARPNESS = 8  # how strongly the product colour beside a band pixel is taken from its most distinct neighbour
+WEAK_SPAN = 5.0  # x noise: a product colour closer than this to the backdrop is no evidence (JPEG ringing)
+
+
+def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha (float32) and the local backdrop (RGB float32) at the size of ``full``: solid inside the coarse mask,
+    matted in a band around its boundary against the known backdrop."""
+    h, w = full.shape[:2]
+    model = coarse.model
+    k = np.ones((3, 3), np.uint8)
+    fg = coarse.mask.astype(np.uint8)
+    inner = cv2.erode(fg, k, iterations=KNOWN_BAND)
+    outer = cv2.dilate(fg, k, iterations=KNOWN_BAND)
+    core = cv2.erode(fg, k, iterations=KNOWN_BAND + RIM_DEPTH)
+    size = (w, h)
+    solid = cv2.resize(inner, size, interpolation=cv2.INTER_NEAREST) > 0
+    rim = solid & ~(cv2.resize(core, size, interpolation=cv2.INTER_NEAREST) > 0)
+    band = (cv2.resize(outer, size, interpolation=cv2.INTER_NEAREST) > 0) & ~solid
+    lab = model.predict(h, w)
+    if coarse.shading is not None:
+        lab[:, :, 0] += cv2.resize(coarse.shading, size, interpolation=cv2.INTER_LINEAR)
+    backdrop = lab_to_rgb(lab).astype(np.float32)
+    img = full.astype(np.float32)
+    diff = img - backdrop
+    dist = np.sqrt((diff**2).sum(axis=2))
+    noise = max(1.5, 2.5 * model.noise)  # dE and RGB levels are alike near white; enough for a floor
+    reach = max(3, int(round(1.5 * (KNOWN_BAND + 1) / max(coarse.scale, 1e-3))))
+    window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near = (band | solid).astype(np.float32)
+    d = dist * near
+    dmax = cv2.dilate(d, window)
+    # The product colour beside each band pixel: its neighbours' colours, weighted towards the most distinct one.
+    wgt = (d / np.maximum(dmax, 1e-3)) ** SHARPNESS * near
+    box = (2 * reach + 1,) * 2
+    den = cv2.boxFilter(wgt, -1, box, normalize=False)
+    product = cv2.boxFilter(img * wgt[..., None], -1, box, normalize=False) / np.maximum(den, 1e-6)[..., None]
+    towards = product - backdrop
+    span = (towards**2).sum(axis=2)
+    proj = (diff * towards).sum(axis=2) / np.maximum(span, 1e-3)
+    floor = noise / np.sqrt(np.maximum(span, 1e-3))  # noise-sized moves are no product
+    a = np.clip((proj - floor) / np.maximum(1 - floor, 1e-3), 0, 1)
+    weak = span < (WEAK_SPAN * noise) ** 2
+    # Nothing distinct nearby: the backdrop where the pixel is the backdrop, the coarse answer where it is not.
+    coarse_up = cv2.resize(coarse.mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    alpha = np.where(solid, 1.0, 0.0).astype(np.float32)
+    alpha[band] = np.where(weak, np.where(dist > 3 * noise, coarse_up, 0.0), a)[band]
+    # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too.
+    pale = rim & (a < 0.5) & ~weak
+    alpha[pale] = a[pale]
+    if coarse.holes.any():
+        hole = cv2.resize(coarse.holes.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        alpha[hole & ~band] = 0.0
+    return alpha, backdrop
+
+
+def _foreground_colours(full: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """Edge colours without the old backdrop: F = (I - (1 - a) B) / a."""
+    fg = full.copy()
+    band = (alpha > 0.0) & (alpha < 0.999)
+    if band.any():
+        a = alpha[band][:, None]
+        f = (full[band].astype(np.float32) - (1 - a) * backdrop[band]) / np.maximum(a, 0.25)
+        fg[band] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    return fg
+
+
+def _grabcut_band(image: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray:
+    """Let GrabCut decide the ``band`` pixels either side of the boundary; the rest is fixed."""
+    k = np.ones((3, 3), np.uint8)
+    inner = cv2.erode(fg.astype(np.uint8), k, iterations=band) > 0
+    outer = cv2.dilate(fg.astype(np.uint8), k, iterations=band) > 0
+    mask = np.full(fg.shape, cv2.GC_BGD, np.uint8)
+    mask[outer] = cv2.GC_PR_BGD
+    mask[fg & outer] = cv2.GC_PR_FGD
+    mask[inner] = cv2.GC_FGD
+    if not (mask == cv2.GC_BGD).any() or not (mask == cv2.GC_FGD).any():
+        return fg
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    try:
+        cv2.setRNGSeed(0)
+        cv2.grabCut(image, mask, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return fg
+    return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+
+
+def _guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide (float32 0-1), built from box filters."""
+    size = (2 * radius + 1, 2 * radius + 1)
+    box = lambda x: cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    mean_i, mean_p = box(guide), box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def _upsample_alpha(alpha_small: np.ndarray, full: np.ndarray) -> np.ndarray:
+    h, w = full.shape[:2]
+    up = cv2.resize(alpha_small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if up.shape == alpha_small.shape:
+        return up
+    ratio = w / alpha_small.shape[1]
+    gray = cv2.cvtColor(full, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    refined = _guided_filter(gray, up, radius=max(1, round(ratio)), eps=1e-4)
+    # Outside the band the coarse answer is certain; only the band takes the refined values.
+    k = np.ones((3, 3), np.uint8)
+    r = max(1, round(ratio)) + 1
+    solid = cv2.erode((up > 0.999).astype(np.uint8), k, iterations=r) > 0
+    empty = cv2.erode((up < 0.001).astype(np.uint8), k, iterations=r) > 0
+    out = np.clip(refined, 0.0, 1.0)
+    out[solid] = 1.0
+    out[empty] = 0.0
+    return out
+
+
+def _decontaminate(
+    full: np.ndarray, alpha: np.ndarray, model: BackdropModel | None, fg_small: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edge colours without the old background, F = (I - (1 - a) B) / a against the known backdrop B; a pixel that
+    is the backdrop itself carries no product and gets alpha 0 (no halo). Returns (alpha, foreground)."""
+    fg = full.copy()
+    alpha = alpha.copy()
+    band = (alpha > 0.0) & (alpha < 0.999)
+    if not band.any():
+        return alpha, fg
+    ys, xs = np.nonzero(band)
+    a = alpha[ys, xs][:, None]
+    pixels = full[ys, xs].astype(np.float32)
+    if model is not None:
+        h, w = alpha.shape
+        bg_lab = _predict_at(model, h, w, ys, xs)
+        dist = np.sqrt(((rgb_to_lab(full[ys, xs]) - bg_lab) ** 2).sum(axis=1))
+        t = max(2.0, 3.5 * model.noise)
+        a = a * np.clip((dist[:, None] - t) / t, 0.0, 1.0)
+        alpha[ys, xs] = a[:, 0]
+        b = lab_to_rgb(bg_lab).astype(np.float32)
+        f = (pixels - (1.0 - a) * b) / np.maximum(a, 0.25)
+    else:
+        f = cv2.resize(fg_small, (full.shape[1], full.shape[0]), interpolation=cv2.INTER_LINEAR)[ys, xs].astype(np.float32)
+    fg[ys, xs] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    return alpha, fg
+
+
+def _predict_at(model: BackdropModel, h: int, w: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The backdrop model evaluated at chosen pixels only (Lab, Nx3)."""
+    x = (xs / max(1, w - 1)).astype(np.float32)
+    y = (ys / max(1, h - 1)).astype(np.float32)
+    terms = np.stack([np.ones_like(x), x, y, x * x, y * y, x * y], axis=1)
+    return terms @ model.coeffs.astype(np.float32)
+
+
+def _matte_band(img: np.ndarray, trimap: np.ndarray, margin: int = 4) -> np.ndarray:
+    """Closed-form matting solved only in the box around the unknown band; outside it the trimap is the answer."""
+    alpha = trimap.astype(np.float32).copy()
+    ys, xs = np.nonzero(trimap == 0.5)
+    if len(ys) == 0:
+        return alpha
+    h, w = trimap.shape
+    y0, y1 = max(0, ys.min() - margin), min(h, ys.max() + 1 + margin)
+    x0, x1 = max(0, xs.min() - margin), min(w, xs.max() + 1 + margin)
+    alpha[y0:y1, x0:x1] = estimate_alpha_cf(img[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
+    return alpha
+
+
+def _open_halo(trimap: np.ndarray, image: np.ndarray, fg: np.ndarray, model: BackdropModel, band: int) -> None:
+    """Compression ringing and colour bleed leave a pale rim, almost the backdrop's colour, around dark or colourful
+    parts (legs, frames). Those rim pixels, a few deeper than the band, are left for the matting to decide. Pale
+    products (white on white) are not touched: their own edge is pale too."""
+    dist = delta_e76(rgb_to_lab(image), model.predict(*fg.shape)).astype(np.float32)
+    k = np.ones((3, 3), np.uint8)
+    depth = band + HALO_DEPTH
+    interior = cv2.erode(fg.astype(np.uint8), k, iterations=depth + 1) > 0
+    beside = cv2.dilate(np.where(interior, dist, 0).astype(np.float32), np.ones((2 * depth + 3,) * 2, np.uint8))
+    rim = fg & ~(cv2.erode(fg.astype(np.uint8), k, iterations=depth) > 0)
+    trimap[rim & (dist < HALO_PALE_DE) & (beside > HALO_CONTRAST_DE)] = 0.5
+
+
+def refine(norm: Normalized, coarse: Coarse, band: int = 2) -> Matte:
+    """Soft alpha at the normalized size from the coarse mask."""
+    image, fg = coarse.image, coarse.mask
+    if norm.alpha_prior is not None and (norm.alpha_prior < 128).mean() > 0.01:
+        alpha = norm.alpha_prior.astype(np.float32) / 255.0
+        return _finish(norm, alpha, norm.image.copy(), coarse, "alpha-prior")
+    if coarse.model is not None and coarse.shading is not None:
+        alpha, backdrop = known_backdrop_alpha(norm.image, coarse)
+        return _finish(norm, alpha, _foreground_colours(norm.image, alpha, backdrop), coarse, "classical")
+    gscale = min(1.0, GRABCUT_SIDE / max(image.shape[:2]))
+    if coarse.model is None or coarse.model.noise > 1.0:
+        small = resize_to(image, gscale)
+        small_fg = cv2.resize(fg.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        cut = _grabcut_band(small, small_fg, band)
+        cut_up = cv2.resize(cut.astype(np.uint8), (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_LINEAR) > 0
+        # GrabCut only moves the boundary inside the band; the coarse mask keeps its thin parts.
+        k = np.ones((3, 3), np.uint8)
+        near = (cv2.dilate(fg.astype(np.uint8), k, iterations=2) > 0) & ~(cv2.erode(fg.astype(np.uint8), k, iterations=2) > 0)
+        fg = np.where(near, cut_up, fg)
+    k = np.ones((3, 3), np.uint8)
+    trimap = np.full(fg.shape, 0.5, np.float64)
+    trimap[cv2.erode(fg.astype(np.uint8), k, iterations=band) > 0] = 1.0
+    trimap[cv2.dilate(fg.astype(np.uint8), k, iterations=band) == 0] = 0.0
+    if coarse.model is not None:
+        _open_halo(trimap, image, fg, coarse.model, band)
+    if coarse.holes.any():
+        trimap[coarse.holes & (trimap == 0.5)] = 0.0
+    img = image.astype(np.float64) / 255.0
+    try:
+        alpha_small = _matte_band(img, trimap)
+    except Exception as exc:  # singular systems on degenerate trimaps: keep the hard edge
+        log.warning("closed-form matting failed (%s); using the hard mask", exc)
+        alpha_small = fg.astype(np.float32)
+    fg_small = None
+    if coarse.model is None:
+        fg_small = estimate_foreground_ml(img, alpha_small.astype(np.float64))
+        fg_small = np.clip(fg_small * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    alpha = _upsample_alpha(alpha_small, norm.image)
+    alpha, foreground = _decontaminate(norm.image, alpha, coarse.model, fg_small)
+    return _finish(norm, alpha, foreground, coarse, "classical")
+
+
+def _finish(norm: Normalized, alpha: np.ndarray, foreground: np.ndarray, coarse: Coarse, backend: str) -> Matte:
+    ys, xs = np.nonzero(alpha > 0.5)
+    if len(ys) == 0:
+        raise ProductNotFound("Matting left no product. Check that the photo shows a product on its background.")
+    bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Matte(alpha=alpha.astype(np.float32), foreground=foreground, bbox=bbox, removed=coarse.removed, backend=backend)
+
+
+def whole_photo_matte(norm: Normalized) -> Matte:
+    """A scene photo in which no product stands out, kept as it is: the whole frame is its subject."""
+    h, w = norm.image.shape[:2]
+    return Matte(alpha=np.ones((h, w), np.float32), foreground=norm.image.copy(), bbox=(0, 0, w, h), removed=(),
+                 backend="whole-photo")

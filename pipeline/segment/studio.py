@@ -1,0 +1,206 @@
+"""Strategy ``studio``: the product on a white, off-white, tinted or graded backdrop, in named passes.
+
+1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
+2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
+   from the border; only sharp detail blocks the flood (a product's edge, a wire), not the slow ramp of a soft shadow,
+   so shadows go with the backdrop and thin parts stay in.
+3. ``shading``: the local backdrop, i.e. the model times the light and shadow measured on the flooded pixels nearby.
+4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
+   the inside of rings and frames).
+5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
+   graded shadows the flood could not reach go.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..backdrop import BackdropModel, border_mask, fit_backdrop
+from ..color import lab_to_rgb, rgb_to_lab
+from .common import flood_from_border, grow_within
+
+DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
+SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
+SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
+EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
+SPECK = 14  # px: sharp detail in smaller pieces than this is noise
+EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
+THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
+
+
+def detail(lab: np.ndarray) -> np.ndarray:
+    """How much each pixel stands out of its smoothed surroundings (Lab units): large at edges and thin parts, small
+    on flat areas and on the slow ramps of soft shadows."""
+    smooth = cv2.GaussianBlur(lab, (0, 0), DETAIL_SIGMA)
+    return np.sqrt(((lab - smooth) ** 2).sum(axis=2))
+
+
+def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
+    """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
+    the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
+    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
+    light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
+    return np.maximum(dark, light) > 2.0 * edge_t
+
+
+def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Outlines and wires run on; sensor and JPEG noise in a shadow makes specks."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    return keep[labels]
+
+
+def shadow_like(ratio: np.ndarray) -> np.ndarray:
+    """The backdrop darkened: every channel scaled alike, by 0.3-1 (``ratio`` is image / backdrop, per channel)."""
+    level = ratio.mean(axis=2)
+    return (ratio.max(axis=2) - ratio.min(axis=2) < SHADOW_FLATNESS) & (level > 0.3) & (level < 1.0)
+
+
+def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``offset`` (HxW) measured where ``known``, spread smoothly everywhere else (normalized convolution, a near
+    scale where the known pixels are close, a far one elsewhere)."""
+    m = known.astype(np.float32)
+    v = np.where(known, offset, 0).astype(np.float32)
+    out = np.zeros_like(v)
+    weight_left = np.ones_like(v)
+    for sigma in SHADING_SIGMAS:
+        num, den = cv2.GaussianBlur(v, (0, 0), sigma), cv2.GaussianBlur(m, (0, 0), sigma)
+        est = num / np.maximum(den, 1e-6)
+        w = np.clip(den / 0.2, 0, 1) if sigma != SHADING_SIGMAS[-1] else np.ones_like(den)
+        out += weight_left * w * np.where(den > 1e-6, est, 0)
+        weight_left *= 1 - w
+    return out
+
+
+def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
+                   sharp: np.ndarray) -> np.ndarray:
+    """Enclosed regions of the foreground that match the local backdrop: most of their
+    pixels within ``t_bg`` of it and those well within it on average (a white face a few dE off the backdrop is not a
+    hole, however big), the rest a smooth shadow of it (the floor seen through a frame)."""
+    exact = residual < t_bg
+    cand = fg & (exact | (smooth_shadow & ~sharp))  # a backdrop-coloured pixel is a candidate even beside a wire
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    n_exact = np.bincount(idx, weights=exact.ravel(), minlength=n)
+    mean_exact = np.bincount(idx, weights=(residual * exact).ravel(), minlength=n) / np.maximum(n_exact, 1)
+    is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
+    is_hole[0] = False
+    return grow_within(is_hole[labels], fg & exact, steps=2)
+
+
+def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """White product faces the flood entered where the product meets a shadow of the same grey: inside the flooded
+    backdrop, large regions a constant step darker than the backdrop (a shadow fades instead) whose outline is mostly
+    a real edge (a shadow's is soft)."""
+    h, w = background.shape
+    level = ratio.mean(axis=2)
+    darker = (background & ~exact_bg & (level < 0.985)).astype(np.uint8)
+    r = max(2, round(0.006 * max(h, w)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    cores = cv2.morphologyEx(darker, cv2.MORPH_OPEN, disk)  # cuts the thin joins between a face and a shadow
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=4)
+    if n <= 1:
+        return np.zeros_like(background)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    candidates = (area >= background.size * 0.004) & (std < 0.012) & (mean > 0.85)
+    candidates[0] = False
+    out = np.zeros_like(background)
+    ring_k = np.ones((3, 3), np.uint8)
+    near_edges = cv2.dilate(edges.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    for i in np.nonzero(candidates)[0]:
+        comp = cv2.dilate((labels == i).astype(np.uint8), disk) & darker  # back to the full face
+        outline = (cv2.morphologyEx(comp, cv2.MORPH_GRADIENT, ring_k) > 0) & ~(comp > 0)
+        if outline.any() and near_edges[outline].mean() > 0.6:
+            out |= comp > 0
+    return out
+
+
+def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray, grad: np.ndarray,
+                      edge_t: float) -> np.ndarray:
+    """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
+    backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
+    in the lower part of the product."""
+    level = ratio.mean(axis=2)
+    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < 0.07)
+    tint &= grad < edge_t * 6  # not across a hard product edge
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    ys = np.nonzero(fg.any(axis=1))[0]
+    top, bottom = ys[0], ys[-1]
+    near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    touches = np.bincount(idx, weights=near_bg.ravel(), minlength=n) > 0
+    cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
+    lower = cy > top + 0.6 * (bottom - top)
+    # A floor shadow is a small, flat share of the product, never a tall block.
+    small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
+    # A thin wide strip along the bottom is the floor's contact shadow even when it is flat.
+    strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
+    # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
+    reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
+    under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
+    # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
+    # panel meets it with one, however faint).
+    rim = near_bg & ~fg
+    rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    on_rim = rim & (rim_labels > 0)
+    rim_n = np.bincount(rim_labels[on_rim], minlength=n)
+    rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
+    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
+    shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
+    shadow[0] = False
+    return shadow[labels]
+
+
+def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel, np.ndarray]:
+    """(foreground, holes, backdrop model, shading) at the size of ``image`` (RGB uint8) on a studio backdrop."""
+    lab = rgb_to_lab(image)
+    h, w = lab.shape[:2]
+    model, dist = fit_backdrop(lab, border_mask(h, w))
+    bg = model.predict(h, w)
+    n = model.noise
+    t_bg = max(2.0, 3.5 * n)
+    det = detail(lab)
+    quiet = border_mask(h, w) & (dist < t_bg)
+    det_noise = float(np.percentile(det[quiet], 99)) if quiet.sum() > 20 else 1.0
+    edge_t = max(EDGE_FLOOR, EDGE_OVER_NOISE * det_noise)
+    sharp = (det > edge_t) | thin_parts(lab[:, :, 0], edge_t)
+    sharp = cv2.dilate(sharp.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0  # closes one-pixel gaps in an outline
+    sharp = _without_specks(sharp, SPECK)
+    bg_rgb = np.maximum(lab_to_rgb(bg).astype(np.float32), 8.0)
+    ratio = image.astype(np.float32) / bg_rgb
+    shadowed = shadow_like(ratio)
+    like_bg = (dist < t_bg) | shadowed
+    background = flood_from_border(like_bg & ~sharp)
+    # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
+    background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
+    offset = lab[:, :, 0] - bg[:, :, 0]
+    shading = shading_field(offset, background)
+    local = bg.copy()
+    local[:, :, 0] += shading
+    residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
+    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    grad = np.sqrt((grad**2).sum(axis=2))
+    fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
+    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n))
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
+    # Holes tell more of the light: a second look with their pixels known finds the holes deeper in a mesh.
+    shading = shading_field(offset, ~fg | holes)
+    local[:, :, 0] = bg[:, :, 0] + shading
+    residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
+    return fg & ~holes, holes, model, shading
