@@ -62,8 +62,11 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     if n_body <= 1:
         return fg, []
     main = 1 + int(np.argmax(body_stats[1:, cv2.CC_STAT_AREA]))
+    # The outline of every solid part of the product together (a chair's back rail and its seat frame its slats).
+    parts = body_stats[:, cv2.CC_STAT_AREA] >= 0.05 * body_stats[main, cv2.CC_STAT_AREA]
+    parts[0] = False
     hull = np.zeros(fg.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((body_labels == main).astype(np.uint8))), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(parts[body_labels].astype(np.uint8))), 1)
     inside = hull > 0
     thin = fg & ~body
     n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
@@ -71,7 +74,7 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
         return fg, []
     outside = np.bincount(labels.ravel(), weights=~inside.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    lines = (outside > 0.5) & (long_side >= 0.05 * max(fg.shape))
+    lines = (outside > 0.75) & (long_side >= 0.05 * max(fg.shape))
     lines[0] = False
     for i in np.nonzero(lines)[0]:
         part = labels == i
@@ -93,16 +96,20 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     return kept & ~label[parts], ["dimension line"]
 
 
-def _axis_aligned(part: np.ndarray, tolerance_deg: float = 4.0) -> bool:
-    """Dimension lines are drawn level or plumb; legs and rods lean as the product stands."""
+def _axis_aligned(part: np.ndarray, tolerance_deg: float = 2.0) -> bool:
+    """A dimension line is one straight stroke (its end ticks aside), drawn level or plumb; legs and rods lean as
+    the product stands, and a mesh or a row of slats is no single stroke."""
     ys, xs = np.nonzero(part)
     if len(xs) < 3:
         return False
-    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
-    evals, evecs = np.linalg.eigh(cov)
+    pts = np.stack([xs, ys]).astype(np.float64)
+    centre = pts.mean(axis=1, keepdims=True)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
     major = evecs[:, int(np.argmax(evals))]
     angle = abs(np.degrees(np.arctan2(major[1], major[0]))) % 90.0
-    return min(angle, 90.0 - angle) <= tolerance_deg
+    across = np.array([-major[1], major[0]]) @ (pts - centre)
+    off_axis = np.abs(across - np.median(across))  # the stroke itself, not the mean that its label pulls aside
+    return min(angle, 90.0 - angle) <= tolerance_deg and float((off_axis <= 2.5).mean()) >= 0.6
 
 
 def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
