@@ -74,7 +74,8 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
         return fg, []
     outside = np.bincount(labels.ravel(), weights=~inside.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    lines = (outside > 0.75) & (long_side >= 0.05 * max(fg.shape))
+    hairline = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # drawn a pixel or two wide, its ticks and label aside
+    lines = (outside > 0.75) & (long_side >= 0.05 * max(fg.shape)) & hairline
     lines[0] = False
     for i in np.nonzero(lines)[0]:
         part = labels == i
