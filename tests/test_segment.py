@@ -136,10 +136,7 @@ def _legs_with_soft_shadows(panel: bool) -> tuple[bytes, np.ndarray]:
     return buf.getvalue(), truth
 
 
-@pytest.mark.parametrize("panel", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason="known: ~350 px of JPEG-ringing specks beside the "
-                                                 "legs survive the known-backdrop matting (123 allowed)")),
-    True])
+@pytest.mark.parametrize("panel", [False, True])
 def test_shadows_beside_legs_are_not_the_product(panel):
     import cv2
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from pymatting import estimate_alpha_cf, estimate_foreground_ml
 
-from ..backdrop import BackdropModel
+from ..backdrop import BackdropModel, border_mask
 from ..color import delta_e76, lab_to_rgb, rgb_to_lab
 from ..errors import ProductNotFound
 from ..types import Matte, Normalized
@@ -28,6 +28,8 @@ HALO_DEPTH, HALO_PALE_DE, HALO_CONTRAST_DE = 3, 12.0, 30.0  # see _open_halo
 KNOWN_BAND = 2  # working-size pixels either side of the coarse boundary that the known-backdrop matting decides
 RIM_DEPTH = 4  # working-size pixels inside the band where a pale rim may be ringing rather than product
 SHARPNESS = 8  # how strongly the product colour beside a band pixel is taken from its most distinct neighbour
+RINGING = 0.1  # share of the product's contrast that JPEG ringing reaches beside its edge
+BACKDROP_NOISE = 1.0  # x the full-size noise: pixels this close to the backdrop are the backdrop
 WEAK_SPAN = 5.0  # x noise: a product colour closer than this to the backdrop is no evidence (JPEG ringing)
 
 
@@ -52,7 +54,7 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     img = full.astype(np.float32)
     diff = img - backdrop
     dist = np.sqrt((diff**2).sum(axis=2))
-    noise = max(1.5, 2.5 * model.noise)  # dE and RGB levels are alike near white; enough for a floor
+    noise = full_size_noise(dist, band | solid)
     reach = max(3, int(round(1.5 * (KNOWN_BAND + 1) / max(coarse.scale, 1e-3))))
     window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     near = (band | solid).astype(np.float32)
@@ -66,7 +68,8 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     towards = product - backdrop
     span = (towards**2).sum(axis=2)
     proj = (diff * towards).sum(axis=2) / np.maximum(span, 1e-3)
-    floor = noise / np.sqrt(np.maximum(span, 1e-3))  # noise-sized moves are no product
+    # Noise-sized moves are no product, nor the ringing that compression leaves beside a strong edge (a share of it).
+    floor = np.maximum(noise / np.sqrt(np.maximum(span, 1e-3)), RINGING)
     a = np.clip((proj - floor) / np.maximum(1 - floor, 1e-3), 0, 1)
     weak = span < (WEAK_SPAN * noise) ** 2
     # Nothing distinct nearby: the backdrop where the pixel is the backdrop, the coarse answer where it is not.
@@ -76,10 +79,22 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too.
     pale = rim & (a < 0.5) & ~weak
     alpha[pale] = a[pale]
+    # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe).
+    edge = band | rim
+    alpha[edge] *= np.clip((dist[edge] - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
     if coarse.holes.any():
         hole = cv2.resize(coarse.holes.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         alpha[hole & ~band] = 0.0
     return alpha, backdrop
+
+
+def full_size_noise(dist: np.ndarray, product: np.ndarray) -> float:
+    """How far backdrop pixels stray from the backdrop model at full size (sensor noise and JPEG ringing), in RGB
+    levels: the 90th percentile on the border, away from the product."""
+    h, w = dist.shape
+    border = border_mask(h, w) & ~product
+    sample = dist[border][:: max(1, int(border.sum()) // 50_000)]
+    return max(1.5, float(np.percentile(sample, 90))) if sample.size else 1.5
 
 
 def _foreground_colours(full: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.ndarray:

@@ -23,9 +23,11 @@ from .common import flood_from_border, grow_within
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
+WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
 EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
 SPECK = 14  # px: sharp detail in smaller pieces than this is noise
 EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
+PALE_GAP, FRAME_CONTRAST = 4.0, 5.0  # see framed_gaps
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 
 
@@ -91,7 +93,28 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     mean_exact = np.bincount(idx, weights=(residual * exact).ravel(), minlength=n) / np.maximum(n_exact, 1)
     is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
     is_hole[0] = False
-    return grow_within(is_hole[labels], fg & exact, steps=2)
+    holes = grow_within(is_hole[labels], fg & exact, steps=2)
+    return holes | framed_gaps(fg & ~holes, residual, t_bg)
+
+
+def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
+    """Enclosed regions near the backdrop's colour (within ``PALE_GAP`` x ``t_bg``; compression noise keeps them from
+    matching it exactly) framed by product far from it: the floor between dark legs and wires. A pale face framed
+    by a faint outline is not one: its frame is as pale as it is."""
+    cand = fg & (residual < PALE_GAP * t_bg)
+    n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    area = np.maximum(np.bincount(labels.ravel(), minlength=n), 1).astype(np.float64)
+    inner = np.bincount(labels.ravel(), weights=residual.ravel(), minlength=n) / area
+    ring = fg & ~cand
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    on_ring = ring & (around > 0)
+    ring_n = np.bincount(around[on_ring], minlength=n)
+    ring_mean = np.bincount(around[on_ring], weights=residual[on_ring], minlength=n) / np.maximum(ring_n, 1)
+    gap = (inner < 0.6 * PALE_GAP * t_bg) & (ring_mean > FRAME_CONTRAST * np.maximum(inner, t_bg)) & (ring_n >= 4)
+    gap[0] = False
+    return gap[labels]
 
 
 def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -125,12 +148,12 @@ def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.nda
 
 
 def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray, grad: np.ndarray,
-                      edge_t: float) -> np.ndarray:
+                      edge_t: float, flatness: float = SHADOW_FLATNESS) -> np.ndarray:
     """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
     backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
     in the lower part of the product."""
     level = ratio.mean(axis=2)
-    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < 0.07)
+    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < flatness)
     tint &= grad < edge_t * 6  # not across a hard product edge
     n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
     if n <= 1:
@@ -203,4 +226,9 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     local[:, :, 0] = bg[:, :, 0] + shading
     residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
     holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
+    # Shadows cast inside the product's frame meet the backdrop seen through it, not the open backdrop.
+    seen = background | holes
+    enclosed_shadows = _attached_shadows(ratio, fg & ~holes, seen, grad, max(2.0, 5.0 * n), WARM_SHADOW_FLATNESS)
+    enclosed_shadows &= ~background
+    holes |= enclosed_shadows
     return fg & ~holes, holes, model, shading
