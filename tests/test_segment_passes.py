@@ -93,3 +93,35 @@ def test_shading_crosses_the_wire():
                holes=np.zeros((4, 5), bool), shading=np.linspace(-30, 2, 20, dtype=np.float32).reshape(4, 5))
     back = wire.coarse_from_wire(wire.coarse_to_wire(c))
     assert np.abs(back.shading - c.shading).max() < 0.01
+
+
+def _framed_shadow(graded: bool):
+    """A table seen from the front: a frame of dark product around the backdrop, and under the top a region
+    darker than the backdrop (a warm shadow when graded, a grey panel when flat)."""
+    from pipeline.segment.studio import shadows_seen_through
+
+    h, w = 120, 160
+    ratio = np.ones((h, w, 3), np.float32)
+    fg = np.zeros((h, w), bool)
+    fg[10:110, 20:140] = True  # the product's outline: top, legs, rail and what lies between
+    ratio[10:20, 20:140] = 0.3  # the top
+    ratio[20:110, 20:26] = ratio[20:110, 134:140] = 0.1  # the legs
+    ratio[104:110, 20:140] = 0.1  # the rail
+    region = np.zeros((h, w), bool)
+    region[20:50, 26:134] = True
+    if graded:
+        ratio[20:50, 26:134] = np.linspace(0.55, 0.9, 30)[:, None, None] * np.array([1.0, 0.96, 0.92])
+    else:
+        ratio[20:50, 26:134] = 0.8
+    holes = fg & (ratio.mean(axis=2) > 0.99)  # the backdrop seen through the frame below
+    return shadows_seen_through(ratio, fg & ~holes, holes, np.zeros((h, w), np.float32), 0.5), region
+
+
+def test_a_shadow_under_a_tabletop_seen_through_the_frame_is_not_the_product():
+    found, region = _framed_shadow(graded=True)
+    assert found[region].mean() > 0.95 and not found[~region].any()
+
+
+def test_a_flat_grey_panel_in_the_frame_is_kept():
+    found, _ = _framed_shadow(graded=False)
+    assert not found.any()

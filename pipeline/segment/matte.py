@@ -34,78 +34,101 @@ WEAK_SPAN = 5.0  # x noise: a product colour closer than this to the backdrop is
 
 
 def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha (float32) and the local backdrop (RGB float32) at the size of ``full``: solid inside the coarse mask,
-    matted in a band around its boundary against the known backdrop."""
+    """Alpha (float32) and foreground colours (RGB uint8) at the size of ``full``: solid inside the coarse mask,
+    matted in a band around its boundary against the known backdrop. The backdrop and the product colour beside
+    each pixel are estimated at the working size and sampled at the band's pixels only."""
     h, w = full.shape[:2]
-    model = coarse.model
+    size = (w, h)
     k = np.ones((3, 3), np.uint8)
     fg = coarse.mask.astype(np.uint8)
     inner = cv2.erode(fg, k, iterations=KNOWN_BAND)
     outer = cv2.dilate(fg, k, iterations=KNOWN_BAND)
     core = cv2.erode(fg, k, iterations=KNOWN_BAND + RIM_DEPTH)
-    size = (w, h)
     solid = cv2.resize(inner, size, interpolation=cv2.INTER_NEAREST) > 0
     rim = solid & ~(cv2.resize(core, size, interpolation=cv2.INTER_NEAREST) > 0)
     band = (cv2.resize(outer, size, interpolation=cv2.INTER_NEAREST) > 0) & ~solid
-    lab = model.predict(h, w)
-    if coarse.shading is not None:
-        lab[:, :, 0] += cv2.resize(coarse.shading, size, interpolation=cv2.INTER_LINEAR)
-    backdrop = lab_to_rgb(lab).astype(np.float32)
-    img = full.astype(np.float32)
-    diff = img - backdrop
-    dist = np.sqrt((diff**2).sum(axis=2))
-    noise = full_size_noise(dist, band | solid)
-    reach = max(3, int(round(1.5 * (KNOWN_BAND + 1) / max(coarse.scale, 1e-3))))
-    window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    near = (band | solid).astype(np.float32)
-    d = dist * near
-    dmax = cv2.dilate(d, window)
-    # The product colour beside each band pixel: its neighbours' colours, weighted towards the most distinct one.
-    wgt = (d / np.maximum(dmax, 1e-3)) ** SHARPNESS * near
-    box = (2 * reach + 1,) * 2
-    den = cv2.boxFilter(wgt, -1, box, normalize=False)
-    product = cv2.boxFilter(img * wgt[..., None], -1, box, normalize=False) / np.maximum(den, 1e-6)[..., None]
-    towards = product - backdrop
-    span = (towards**2).sum(axis=2)
-    proj = (diff * towards).sum(axis=2) / np.maximum(span, 1e-3)
+    backdrop_s, product_s = _local_colours(coarse, outer > 0)
+    ys, xs = np.nonzero(band | rim)
+    pixels = full[ys, xs].astype(np.float32)
+    back = _sample(backdrop_s, ys, xs, size)
+    diff = pixels - back
+    dist = np.sqrt((diff**2).sum(axis=1))
+    noise = _border_noise(full, backdrop_s, outer > 0)
+    towards = _sample(product_s, ys, xs, size) - back
+    span = (towards**2).sum(axis=1)
+    proj = (diff * towards).sum(axis=1) / np.maximum(span, 1e-3)
     # Noise-sized moves are no product, nor the ringing that compression leaves beside a strong edge (a share of it).
     floor = np.maximum(noise / np.sqrt(np.maximum(span, 1e-3)), RINGING)
     a = np.clip((proj - floor) / np.maximum(1 - floor, 1e-3), 0, 1)
     weak = span < (WEAK_SPAN * noise) ** 2
     # Nothing distinct nearby: the backdrop where the pixel is the backdrop, the coarse answer where it is not.
-    coarse_up = cv2.resize(coarse.mask.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    alpha = np.where(solid, 1.0, 0.0).astype(np.float32)
-    alpha[band] = np.where(weak, np.where(dist > 3 * noise, coarse_up, 0.0), a)[band]
+    coarse_up = _sample(coarse.mask.astype(np.float32)[..., None], ys, xs, size)[:, 0]
+    in_band = band[ys, xs]
+    value = np.where(in_band, np.where(weak, np.where(dist > 3 * noise, coarse_up, 0.0), a), 1.0)
     # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too.
-    pale = rim & (a < 0.5) & ~weak
-    alpha[pale] = a[pale]
+    value = np.where(~in_band & (a < 0.5) & ~weak, a, value)
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe).
-    edge = band | rim
-    alpha[edge] *= np.clip((dist[edge] - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
+    value *= np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
+    alpha = solid.astype(np.float32)
+    alpha[ys, xs] = value
     if coarse.holes.any():
         hole = cv2.resize(coarse.holes.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         alpha[hole & ~band] = 0.0
-    return alpha, backdrop
+    # Edge colours without the old backdrop: F = (I - (1 - a) B) / a.
+    foreground = full.copy()
+    soft = (value > 0.0) & (value < 0.999)
+    av = value[soft][:, None]
+    f = (pixels[soft] - (1 - av) * back[soft]) / np.maximum(av, 0.25)
+    foreground[ys[soft], xs[soft]] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    return alpha, foreground
 
 
-def full_size_noise(dist: np.ndarray, product: np.ndarray) -> float:
+def _local_colours(coarse: Coarse, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At the working size: the local backdrop (the model with its measured shading) and, beside each pixel near
+    the product, the product's colour (its neighbours' colours weighted towards the most distinct one). RGB float32."""
+    sh, sw = coarse.mask.shape
+    lab = coarse.model.predict(sh, sw)
+    if coarse.shading is not None:
+        lab[:, :, 0] += coarse.shading
+    backdrop = lab_to_rgb(lab).astype(np.float32)
+    img = coarse.image.astype(np.float32)
+    d = np.sqrt(((img - backdrop) ** 2).sum(axis=2)) * near
+    reach = int(round(1.5 * (KNOWN_BAND + 1)))
+    window = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    dmax = cv2.dilate(d, window)
+    wgt = (d / np.maximum(dmax, 1e-3)) ** SHARPNESS * near
+    box = (2 * reach + 1,) * 2
+    den = cv2.boxFilter(wgt, -1, box, normalize=False)
+    product = cv2.boxFilter(img * wgt[..., None], -1, box, normalize=False) / np.maximum(den, 1e-6)[..., None]
+    return backdrop, product
+
+
+def _sample(small: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear samples (Nx C float32) of a working-size image at full-size pixel positions."""
+    sh, sw = small.shape[:2]
+    n = len(ys)
+    rows = -(-max(n, 1) // 1024)  # remap wants a 2-D map under 32767 a side: the points in rows of 1024
+    mx = np.zeros(rows * 1024, np.float32)
+    my = np.zeros(rows * 1024, np.float32)
+    mx[:n] = (xs + 0.5) * (sw / size[0]) - 0.5
+    my[:n] = (ys + 0.5) * (sh / size[1]) - 0.5
+    out = cv2.remap(np.ascontiguousarray(small, np.float32), mx.reshape(rows, 1024), my.reshape(rows, 1024),
+                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * 1024, -1)[:n]
+
+
+def _border_noise(full: np.ndarray, backdrop_s: np.ndarray, product_s: np.ndarray) -> float:
     """How far backdrop pixels stray from the backdrop model at full size (sensor noise and JPEG ringing), in RGB
     levels: the 90th percentile on the border, away from the product."""
-    h, w = dist.shape
-    border = border_mask(h, w) & ~product
-    sample = dist[border][:: max(1, int(border.sum()) // 50_000)]
-    return max(1.5, float(np.percentile(sample, 90))) if sample.size else 1.5
-
-
-def _foreground_colours(full: np.ndarray, alpha: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    """Edge colours without the old backdrop: F = (I - (1 - a) B) / a."""
-    fg = full.copy()
-    band = (alpha > 0.0) & (alpha < 0.999)
-    if band.any():
-        a = alpha[band][:, None]
-        f = (full[band].astype(np.float32) - (1 - a) * backdrop[band]) / np.maximum(a, 0.25)
-        fg[band] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
-    return fg
+    h, w = full.shape[:2]
+    ys, xs = np.nonzero(border_mask(h, w))
+    keep = slice(None, None, max(1, len(ys) // 50_000))
+    ys, xs = ys[keep], xs[keep]
+    away = _sample(product_s.astype(np.float32)[..., None], ys, xs, (w, h))[:, 0] < 0.5
+    if not away.any():
+        return 1.5
+    dist = np.sqrt(((full[ys, xs].astype(np.float32) - _sample(backdrop_s, ys, xs, (w, h))) ** 2).sum(axis=1))
+    return max(1.5, float(np.percentile(dist[away], 90)))
 
 
 def _grabcut_band(image: np.ndarray, fg: np.ndarray, band: int) -> np.ndarray:
@@ -228,8 +251,8 @@ def refine(norm: Normalized, coarse: Coarse, band: int = 2) -> Matte:
         alpha = norm.alpha_prior.astype(np.float32) / 255.0
         return _finish(norm, alpha, norm.image.copy(), coarse, "alpha-prior")
     if coarse.model is not None and coarse.shading is not None:
-        alpha, backdrop = known_backdrop_alpha(norm.image, coarse)
-        return _finish(norm, alpha, _foreground_colours(norm.image, alpha, backdrop), coarse, "classical")
+        alpha, foreground = known_backdrop_alpha(norm.image, coarse)
+        return _finish(norm, alpha, foreground, coarse, "classical")
     gscale = min(1.0, GRABCUT_SIDE / max(image.shape[:2]))
     if coarse.model is None or coarse.model.noise > 1.0:
         small = resize_to(image, gscale)

@@ -201,7 +201,8 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     quiet = border_mask(h, w) & (dist < t_bg)
     det_noise = float(np.percentile(det[quiet], 99)) if quiet.sum() > 20 else 1.0
     edge_t = max(EDGE_FLOOR, EDGE_OVER_NOISE * det_noise)
-    sharp = (det > edge_t) | thin_parts(lab[:, :, 0], edge_t)
+    thin = thin_parts(lab[:, :, 0], edge_t)
+    sharp = (det > edge_t) | thin
     sharp = cv2.dilate(sharp.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0  # closes one-pixel gaps in an outline
     sharp = _without_specks(sharp, SPECK)
     bg_rgb = np.maximum(lab_to_rgb(bg).astype(np.float32), 8.0)
@@ -226,9 +227,35 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     local[:, :, 0] = bg[:, :, 0] + shading
     residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
     holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
-    # Shadows cast inside the product's frame meet the backdrop seen through it, not the open backdrop.
-    seen = background | holes
-    enclosed_shadows = _attached_shadows(ratio, fg & ~holes, seen, grad, max(2.0, 5.0 * n), WARM_SHADOW_FLATNESS)
-    enclosed_shadows &= ~background
-    holes |= enclosed_shadows
+    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
+
+
+def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
+                         edge_t: float) -> np.ndarray:
+    """Shadows cast inside the product's frame (under a tabletop, between legs), seen through its holes: broad
+    regions (``fg`` comes without thin parts) of the backdrop's colour made darker (tinted a little by light bounced
+    off the product), graded, free of product detail, whose outline runs along a hole for a good part of its
+    length."""
+    level = ratio.mean(axis=2)
+    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < WARM_SHADOW_FLATNESS)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
+    if n <= 1 or not holes.any():
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    busy = np.bincount(idx, weights=det.ravel(), minlength=n) / area
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    outline = (labels == 0) & (around > 0)
+    out_n = np.bincount(around[outline], minlength=n)
+    on_hole = np.bincount(around[outline & holes], minlength=n) / np.maximum(out_n, 1)
+    shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20)
+    shadow[0] = False
+    if shadow.any():  # cast on a stretch of backdrop, not around a little opening in the product (a key's eye)
+        n_holes, hole_labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+        for i in np.nonzero(shadow)[0]:
+            touching = np.unique(hole_labels[outline & holes & (around == i)])
+            shadow[i] = hole_stats[touching[touching > 0], cv2.CC_STAT_AREA].sum() >= 0.5 * area[i]
+    return shadow[labels]
