@@ -22,6 +22,7 @@ from .common import flood_from_border, grow_within
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
+PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
 WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
 EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
@@ -100,14 +101,14 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
 def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
     """Enclosed regions near the backdrop's colour (within ``PALE_GAP`` x ``t_bg``; compression noise keeps them from
     matching it exactly) framed by product far from it: the floor between dark legs and wires. A pale face framed
-    by a faint outline is not one: its frame is as pale as it is."""
+    by a faint outline is not one: its frame is as pale as it is; nor a pale part that meets the backdrop."""
     cand = fg & (residual < PALE_GAP * t_bg)
     n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
         return np.zeros_like(fg)
     area = np.maximum(np.bincount(labels.ravel(), minlength=n), 1).astype(np.float64)
     inner = np.bincount(labels.ravel(), weights=residual.ravel(), minlength=n) / area
-    ring = fg & ~cand
+    ring = ~cand  # the backdrop and the holes around count too: a gap is framed by product all round
     around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
     on_ring = ring & (around > 0)
     ring_n = np.bincount(around[on_ring], minlength=n)
@@ -221,12 +222,14 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     grad = np.sqrt((grad**2).sum(axis=2))
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n))
-    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
+    # Only a shadow deeper than a white panel's shade joins a hole: a pale face beside a hole stays.
+    deep_shadow = shadowed & (ratio.mean(axis=2) < PANEL_SHADE)
+    holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
     # Holes tell more of the light: a second look with their pixels known finds the holes deeper in a mesh.
     shading = shading_field(offset, ~fg | holes)
     local[:, :, 0] = bg[:, :, 0] + shading
     residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
-    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp)
+    holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
 
@@ -251,11 +254,16 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
     outline = (labels == 0) & (around > 0)
     out_n = np.bincount(around[outline], minlength=n)
     on_hole = np.bincount(around[outline & holes], minlength=n) / np.maximum(out_n, 1)
-    shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20)
+    # Deeper than a pale panel's shade.
+    shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20) & (mean < PANEL_SHADE)
     shadow[0] = False
     if shadow.any():  # cast on a stretch of backdrop, not around a little opening in the product (a key's eye)
         n_holes, hole_labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
         for i in np.nonzero(shadow)[0]:
-            touching = np.unique(hole_labels[outline & holes & (around == i)])
-            shadow[i] = hole_stats[touching[touching > 0], cv2.CC_STAT_AREA].sum() >= 0.5 * area[i]
+            contact = outline & holes & (around == i)
+            touching = np.unique(hole_labels[contact])
+            # Light comes from above: the shadow hangs under a part and meets the backdrop along its lower side.
+            top, height = stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_HEIGHT]
+            below = np.nonzero(contact)[0].mean() > top + 0.6 * height
+            shadow[i] = below and hole_stats[touching[touching > 0], cv2.CC_STAT_AREA].sum() >= 0.5 * area[i]
     return shadow[labels]
