@@ -4,7 +4,7 @@ Two sets share the renderer. The basic set (``sample_set``): box, bottle, chair,
 The hard set (``hard_set``): thin structures 1-4 px wide at the segmenter's working size (tripods, lamps hanging on
 rods, harp strings, table legs), wire meshes and grids (baskets, trolleys, cages), many small enclosed holes, rings and
 frames, products cut by the frame edge, transparent and glossy parts, white-on-white and dark products. Backdrops:
-pure white, an off-white sweep (240-250 grey, vignette, sensor noise), a plain studio colour, a pastel colour and a
+pure white, an off-white sweep (235-250 grey, vignette, sensor noise), a plain studio colour, a pastel colour and a
 gradient. Every photo gets a soft contact shadow (background in the ground truth) and JPEG compression (quality
 75-95 in the hard set). ``python -m pipeline.synthetic DIR [--hard]`` writes a set.
 """
@@ -55,12 +55,12 @@ def _backdrop(kind: str, w: int, h: int, rng: np.random.Generator) -> tuple[np.n
     x = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
     if kind == "white":
         return np.full((h, w, 3), 255.0, np.float32), 1.0
-    if kind == "offwhite":  # a grey studio sweep: 240-250, a little warm or cool, lit in the middle
-        level = rng.uniform(242, 250)
+    if kind == "offwhite":  # a grey studio sweep: 235-250, a little warm or cool, lit in the middle, darker corners
+        level = rng.uniform(235, 250)
         c = level + rng.uniform(-2.5, 2.5, 3).astype(np.float32)
         cx, cy = rng.uniform(0.35, 0.65), rng.uniform(0.3, 0.6)
         r2 = ((x - cx) ** 2 + (y - cy) ** 2) / 0.5
-        vignette = 1.0 - rng.uniform(0.03, 0.06) * r2
+        vignette = 1.0 - rng.uniform(0.03, 0.1) * r2
         return (c * vignette - rng.uniform(0, 4) * y).astype(np.float32), float(rng.uniform(1.5, 3.0))
     if kind == "plain":
         palette = [(120, 160, 200), (214, 196, 170), (150, 190, 160), (200, 140, 140), (90, 95, 105)]
