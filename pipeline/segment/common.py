@@ -59,3 +59,20 @@ def grow_within(region: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarr
 def fill_small_gaps(fg: np.ndarray) -> np.ndarray:
     k = np.ones((3, 3), np.uint8)
     return cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, k).astype(bool) | fg
+
+
+# Per-pixel reductions over the three channels, channel by channel: numpy's axis=2 reductions are several times slower.
+def length(v: np.ndarray) -> np.ndarray:
+    """Euclidean length of HxWx3 vectors."""
+    return np.sqrt(v[..., 0] ** 2 + v[..., 1] ** 2 + v[..., 2] ** 2)
+
+
+def level_of(ratio: np.ndarray) -> np.ndarray:
+    """Mean of the three channels."""
+    return (ratio[..., 0] + ratio[..., 1] + ratio[..., 2]) / 3.0
+
+
+def spread(ratio: np.ndarray) -> np.ndarray:
+    """Largest minus smallest channel."""
+    r, g, b = ratio[..., 0], ratio[..., 1], ratio[..., 2]
+    return np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)

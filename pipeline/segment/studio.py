@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backdrop import BackdropModel, border_mask, fit_backdrop
 from ..color import lab_to_rgb, rgb_to_lab
-from .common import flood_from_border, grow_within
+from .common import flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
@@ -36,7 +36,7 @@ def detail(lab: np.ndarray) -> np.ndarray:
     """How much each pixel stands out of its smoothed surroundings (Lab units): large at edges and thin parts, small
     on flat areas and on the slow ramps of soft shadows."""
     smooth = cv2.GaussianBlur(lab, (0, 0), DETAIL_SIGMA)
-    return np.sqrt(((lab - smooth) ** 2).sum(axis=2))
+    return length(lab - smooth)
 
 
 def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
@@ -58,8 +58,8 @@ def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
 
 def shadow_like(ratio: np.ndarray) -> np.ndarray:
     """The backdrop darkened: every channel scaled alike, by 0.3-1 (``ratio`` is image / backdrop, per channel)."""
-    level = ratio.mean(axis=2)
-    return (ratio.max(axis=2) - ratio.min(axis=2) < SHADOW_FLATNESS) & (level > 0.3) & (level < 1.0)
+    level = level_of(ratio)
+    return (spread(ratio) < SHADOW_FLATNESS) & (level > 0.3) & (level < 1.0)
 
 
 def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -123,7 +123,7 @@ def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.nda
     backdrop, large regions a constant step darker than the backdrop (a shadow fades instead) whose outline is mostly
     a real edge (a shadow's is soft)."""
     h, w = background.shape
-    level = ratio.mean(axis=2)
+    level = level_of(ratio)
     darker = (background & ~exact_bg & (level < 0.985)).astype(np.uint8)
     r = max(2, round(0.006 * max(h, w)))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -153,8 +153,8 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
     backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
     in the lower part of the product."""
-    level = ratio.mean(axis=2)
-    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < flatness)
+    level = level_of(ratio)
+    tint = fg & (level > 0.3) & (level < 0.985) & (spread(ratio) < flatness)
     tint &= grad < edge_t * 6  # not across a hard product edge
     n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
     if n <= 1:
@@ -217,18 +217,18 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     shading = shading_field(offset, background)
     local = bg.copy()
     local[:, :, 0] += shading
-    residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
+    residual = length(lab - local)
     grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    grad = np.sqrt((grad**2).sum(axis=2))
+    grad = length(grad)
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n))
     # Only a shadow deeper than a white panel's shade joins a hole: a pale face beside a hole stays.
-    deep_shadow = shadowed & (ratio.mean(axis=2) < PANEL_SHADE)
+    deep_shadow = shadowed & (level_of(ratio) < PANEL_SHADE)
     holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
     # Holes tell more of the light: a second look with their pixels known finds the holes deeper in a mesh.
     shading = shading_field(offset, ~fg | holes)
     local[:, :, 0] = bg[:, :, 0] + shading
-    residual = np.sqrt(((lab - local) ** 2).sum(axis=2))
+    residual = length(lab - local)
     holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
@@ -240,8 +240,8 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
     regions (``fg`` comes without thin parts) of the backdrop's colour made darker (tinted a little by light bounced
     off the product), graded, free of product detail, whose outline runs along a hole for a good part of its
     length."""
-    level = ratio.mean(axis=2)
-    tint = fg & (level > 0.3) & (level < 0.985) & (ratio.max(axis=2) - ratio.min(axis=2) < WARM_SHADOW_FLATNESS)
+    level = level_of(ratio)
+    tint = fg & (level > 0.3) & (level < 0.985) & (spread(ratio) < WARM_SHADOW_FLATNESS)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
     if n <= 1 or not holes.any():
         return np.zeros_like(fg)
