@@ -50,7 +50,7 @@ def test_every_cell_of_a_mesh_is_a_hole():
         for j in range(14, 86, 8):
             cells[i : i + 5, j : j + 5] = True  # 5x5 px cells between 3 px wires
     residual[cells] = 0.4
-    holes = backdrop_holes(fg, residual, 2.0, np.zeros_like(fg), np.zeros_like(fg))
+    holes = backdrop_holes(fg, residual, 2.0, np.zeros_like(fg), np.zeros_like(fg), np.ones(fg.shape, np.float32))
     assert holes[cells].mean() > 0.99 and not holes[fg & ~cells].any()
 
 
@@ -58,7 +58,7 @@ def test_a_white_face_a_little_off_the_backdrop_is_not_a_hole():
     fg = np.zeros((100, 100), bool)
     fg[10:90, 10:90] = True
     residual = np.full((100, 100), 3.5, np.float32)  # 3.5 dE off: a white panel, not the backdrop
-    holes = backdrop_holes(fg, residual, 2.0, fg.copy(), np.zeros_like(fg))
+    holes = backdrop_holes(fg, residual, 2.0, fg.copy(), np.zeros_like(fg), np.full(fg.shape, 0.95, np.float32))
     assert not holes.any()
 
 
@@ -125,3 +125,22 @@ def test_a_shadow_under_a_tabletop_seen_through_the_frame_is_not_the_product():
 def test_a_flat_grey_panel_in_the_frame_is_kept():
     found, _ = _framed_shadow(graded=False)
     assert not found.any()
+
+
+def test_the_floor_seen_through_a_frame_darkens_into_its_shadow_but_a_grey_part_is_kept():
+    """A hole whose lower part is the shadow under the frame: the smooth ramp joins the hole; a grey bar (a step
+    away from the floor's level) beside it does not."""
+    fg = np.zeros((100, 100), bool)
+    fg[10:90, 10:90] = True
+    level = np.ones((100, 100), np.float32)
+    level[50:80, 15:85] = np.linspace(1.0, 0.7, 30)[:, None]  # the shadow darkening downwards, smoothly
+    level[80:90, 10:90] = 0.45  # a grey bar, the frame's bottom rail, a step darker than the shadow meeting it
+    level[15:80, 15:85][level[15:80, 15:85] > 0.999] = 1.0
+    residual = np.where(level > 0.999, 0.3, 10.0).astype(np.float32)
+    residual[:10] = residual[90:] = residual[:, :10] = residual[:, 90:] = 0.3
+    residual[10:15, 10:90] = residual[10:90, 10:15] = residual[10:90, 85:90] = 20.0  # the frame's other bars
+    level[10:15, 10:90] = level[10:90, 10:15] = level[10:90, 85:90] = 0.2
+    shadow = (level < 1.0) & (level > 0.3)
+    holes = backdrop_holes(fg, residual, 2.0, shadow, np.zeros_like(fg), level)
+    assert holes[15:50, 15:85].all() and holes[50:79, 15:85].mean() > 0.95
+    assert not holes[81:90, 15:85].any()

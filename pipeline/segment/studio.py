@@ -22,6 +22,7 @@ from .common import flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
+SHADOW_STEP, SHADOW_REACH = 0.025, 40  # a shadow's level changes less than this from pixel to pixel
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
 WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
@@ -79,12 +80,12 @@ def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
-                   sharp: np.ndarray) -> np.ndarray:
+                   sharp: np.ndarray, level: np.ndarray) -> np.ndarray:
     """Enclosed regions of the foreground that match the local backdrop: most of their
     pixels within ``t_bg`` of it and those well within it on average (a white face a few dE off the backdrop is not a
     hole, however big), the rest a smooth shadow of it (the floor seen through a frame)."""
     exact = residual < t_bg
-    cand = fg & (exact | (smooth_shadow & ~sharp))  # a backdrop-coloured pixel is a candidate even beside a wire
+    cand = fg & exact  # a backdrop-coloured pixel is a candidate even beside a wire
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
         return np.zeros_like(fg)
@@ -95,7 +96,23 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
     is_hole[0] = False
     holes = grow_within(is_hole[labels], fg & exact, steps=2)
+    # The floor seen through a frame darkens smoothly into the shadow under it; a grey part steps away from it.
+    holes = grow_smoothly(holes, fg & smooth_shadow & ~sharp, level, SHADOW_STEP, SHADOW_REACH)
     return holes | framed_gaps(fg & ~holes, residual, t_bg)
+
+
+def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, step: float, reach: int) -> np.ndarray:
+    """Grow ``region`` onto ``allowed`` pixels whose ``level`` is within ``step`` of a neighbour already in it."""
+    k = np.ones((3, 3), np.uint8)
+    level = level.astype(np.float32)
+    for _ in range(reach):
+        hi = cv2.dilate(np.where(region, level, -1e3).astype(np.float32), k)
+        lo = -cv2.dilate(np.where(region, -level, -1e3).astype(np.float32), k)
+        add = allowed & ~region & (hi > -1e2) & ((np.abs(level - hi) < step) | (np.abs(level - lo) < step))
+        if not add.any():
+            break
+        region = region | add
+    return region
 
 
 def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
@@ -222,14 +239,12 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     grad = length(grad)
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n))
-    # Only a shadow deeper than a white panel's shade joins a hole: a pale face beside a hole stays.
-    deep_shadow = shadowed & (level_of(ratio) < PANEL_SHADE)
-    holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level_of(ratio))
     # Holes tell more of the light: a second look with their pixels known finds the holes deeper in a mesh.
     shading = shading_field(offset, ~fg | holes)
     local[:, :, 0] = bg[:, :, 0] + shading
     residual = length(lab - local)
-    holes = backdrop_holes(fg, residual, t_bg, deep_shadow, sharp)
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level_of(ratio))
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
 
