@@ -61,12 +61,14 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     floor = np.maximum(noise / np.sqrt(np.maximum(span, 1e-3)), RINGING)
     a = np.clip((proj - floor) / np.maximum(1 - floor, 1e-3), 0, 1)
     weak = span < (WEAK_SPAN * noise) ** 2
-    # Nothing distinct nearby: the backdrop where the pixel is the backdrop, the coarse answer where it is not.
     coarse_up = _sample(coarse.mask.astype(np.float32)[..., None], ys, xs, size)[:, 0]
     in_band = band[ys, xs]
-    value = np.where(in_band, np.where(weak, np.where(dist > 3 * noise, coarse_up, 0.0), a), 1.0)
+    # Nothing distinct nearby: the backdrop where the pixel is the backdrop or its shadow, the coarse answer elsewhere.
+    shade = _shadow_line(pixels, back)
+    value = np.where(in_band, np.where(weak, np.where((dist > 3 * noise) & ~shade, coarse_up, 0.0), a), 1.0)
     # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too.
     value = np.where(~in_band & (a < 0.5) & ~weak, a, value)
+    value = np.where(~in_band & weak & (dist <= 3 * noise), 0.0, value)  # no product colour near: the backdrop
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe).
     value *= np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
     alpha = solid.astype(np.float32)
@@ -81,6 +83,14 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     f = (pixels[soft] - (1 - av) * back[soft]) / np.maximum(av, 0.25)
     foreground[ys[soft], xs[soft]] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
     return alpha, foreground
+
+
+def _shadow_line(pixels: np.ndarray, back: np.ndarray) -> np.ndarray:
+    """Pixels (Nx3) that are their backdrop (Nx3), or it made darker, every channel alike (a few percent lighter
+    too: the shading is estimated at the working size and runs a little dark beside a shadow)."""
+    ratio = pixels / np.maximum(back, 8.0)
+    level = ratio.mean(axis=1)
+    return (ratio.max(axis=1) - ratio.min(axis=1) < 0.07) & (level > 0.3) & (level < 1.04)
 
 
 def _local_colours(coarse: Coarse, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,8 @@ from .common import flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
-SHADOW_STEP, SHADOW_REACH = 0.025, 40  # a shadow's level changes less than this from pixel to pixel
+HOLE_LOOKS = 3
+SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
 WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
@@ -79,6 +80,13 @@ def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
+def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Distance to the local backdrop where its shading was measured close by, to the plain model elsewhere: light
+    guessed far into a pale face would make the face look like the backdrop."""
+    near = cv2.GaussianBlur(known.astype(np.float32), (0, 0), SHADING_SIGMAS[0]) >= 0.2
+    return np.where(near, np.minimum(local, model), model)
+
+
 def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
                    sharp: np.ndarray, level: np.ndarray) -> np.ndarray:
     """Enclosed regions of the foreground that match the local backdrop: most of their
@@ -97,7 +105,11 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     is_hole[0] = False
     holes = grow_within(is_hole[labels], fg & exact, steps=2)
     # The floor seen through a frame darkens smoothly into the shadow under it; a grey part steps away from it.
-    holes = grow_smoothly(holes, fg & smooth_shadow & ~sharp, level, SHADOW_STEP, SHADOW_REACH)
+    n_h, h_labels, h_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    seen = h_stats[:, cv2.CC_STAT_AREA] >= SHADOW_SEED  # a stretch of floor, not a speck inside a pale face
+    seen[0] = False
+    grown = grow_smoothly(seen[h_labels], fg & smooth_shadow & ~sharp, level, SHADOW_STEP, SHADOW_REACH)
+    holes = holes | grown
     return holes | framed_gaps(fg & ~holes, residual, t_bg)
 
 
@@ -166,7 +178,7 @@ def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.nda
 
 
 def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray, grad: np.ndarray,
-                      edge_t: float, flatness: float = SHADOW_FLATNESS) -> np.ndarray:
+                      edge_t: float, flatness: float = SHADOW_FLATNESS, gradual: np.ndarray | None = None) -> np.ndarray:
     """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
     backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
     in the lower part of the product."""
@@ -203,6 +215,9 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
     beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
     shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
+    if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
+        rim_gradual = np.bincount(rim_labels[on_rim], weights=gradual[on_rim], minlength=n) / np.maximum(rim_n, 1)
+        shadow &= rim_gradual >= 0.5
     shadow[0] = False
     return shadow[labels]
 
@@ -226,6 +241,9 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     bg_rgb = np.maximum(lab_to_rgb(bg).astype(np.float32), 8.0)
     ratio = image.astype(np.float32) / bg_rgb
     shadowed = shadow_like(ratio)
+    level = level_of(ratio)
+    # A shadow darkens the backdrop gradually; a grey part steps away from it, even where its outline is faint.
+    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
     like_bg = (dist < t_bg) | shadowed
     background = flood_from_border(like_bg & ~sharp)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
@@ -234,17 +252,21 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     shading = shading_field(offset, background)
     local = bg.copy()
     local[:, :, 0] += shading
-    residual = length(lab - local)
+    residual = trusted_residual(length(lab - local), dist, background)
     grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     grad = length(grad)
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
-    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n))
-    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level_of(ratio))
-    # Holes tell more of the light: a second look with their pixels known finds the holes deeper in a mesh.
-    shading = shading_field(offset, ~fg | holes)
-    local[:, :, 0] = bg[:, :, 0] + shading
-    residual = length(lab - local)
-    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level_of(ratio))
+    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=gradual)
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+    # Holes tell more of the light: each look with their pixels known finds the holes a step deeper in a mesh.
+    for _ in range(HOLE_LOOKS):
+        shading = shading_field(offset, ~fg | holes)
+        local[:, :, 0] = bg[:, :, 0] + shading
+        residual = trusted_residual(length(lab - local), dist, ~fg | holes)
+        found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+        if (found == holes).all():
+            break
+        holes = found
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
 
