@@ -216,8 +216,10 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
     shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
     if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
-        rim_gradual = np.bincount(rim_labels[on_rim], weights=gradual[on_rim], minlength=n) / np.maximum(rim_n, 1)
-        shadow &= rim_gradual >= 0.5
+        meet = (labels > 0) & near_bg
+        meet_n = np.bincount(labels[meet], minlength=n)
+        meet_gradual = np.bincount(labels[meet], weights=gradual[meet], minlength=n) / np.maximum(meet_n, 1)
+        shadow &= meet_gradual >= 0.5
     shadow[0] = False
     return shadow[labels]
 
