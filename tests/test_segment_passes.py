@@ -144,3 +144,19 @@ def test_the_floor_seen_through_a_frame_darkens_into_its_shadow_but_a_grey_part_
     holes = backdrop_holes(fg, residual, 2.0, shadow, np.zeros_like(fg), level)
     assert holes[15:50, 15:85].all() and holes[50:79, 15:85].mean() > 0.95
     assert not holes[81:90, 15:85].any()
+
+
+def test_sam2_is_prompted_away_from_the_holes_of_the_classical_pass():
+    pytest.importorskip("torch")
+    from pipeline.backends.sam2 import prompts_from_mask
+
+    mask = np.zeros((120, 160), bool)
+    mask[20:100, 30:130] = True
+    holes = np.zeros_like(mask)
+    holes[35:85, 50:110] = True  # a frame: the backdrop seen through it
+    mask &= ~holes
+    box, points, labels = prompts_from_mask(mask, holes=holes)
+    assert box == [30.0, 20.0, 130.0, 100.0]
+    negatives_in_holes = [p for p, lab in zip(points, labels) if lab == 0 and holes[int(p[1]), int(p[0])]]
+    positives = [p for p, lab in zip(points, labels) if lab == 1]
+    assert len(negatives_in_holes) == 2 and all(mask[int(p[1]), int(p[0])] for p in positives)
