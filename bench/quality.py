@@ -9,7 +9,8 @@ hard one (thin parts, meshes, holes, rings, glass, white-on-white; white, off-wh
 Reports background kind accuracy, mask IoU and boundary F-score (where masks exist), product fidelity (dE inside the
 product), per case, per product category, per backdrop and overall, and the time per image against the old service's
 mask step (GrabCut at full resolution, 5 iterations) timed in the same run; writes ``bench/results/<name>.json``,
-``<name>.md``, a contact sheet ``<name>_sheet.png`` (input, mask overlay, final; worst IoU first) and ``<name>.html``.
+``<name>.md``, a contact sheet ``<name>_sheet.png`` (input, mask overlay, final; worst IoU first), bar charts per
+category and backdrop ``<name>_plot.png`` and ``<name>.html``.
 ``--save`` also writes each case's mask and final to ``bench/results/<name>/``.
 """
 
@@ -212,6 +213,32 @@ def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.nd
     return text
 
 
+def bar_chart(groups: dict[str, dict], title: str, keys=("iou", "boundary_f", "kind_accuracy")) -> np.ndarray:
+    """Horizontal bars, one row per group (category or backdrop), one bar per metric, 0.5-1.0 scale; RGB uint8."""
+    colours = {"iou": (40, 110, 200), "boundary_f": (230, 140, 30), "kind_accuracy": (60, 160, 80)}
+    row_h, left, width = 16 * len(keys) + 10, 150, 520
+    img = np.full((40 + row_h * len(groups) + 30, left + width + 60, 3), 255, np.uint8)
+    cv2.putText(img, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    x_of = lambda v: left + int(width * (min(max(v, 0.5), 1.0) - 0.5) / 0.5)  # noqa: E731
+    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0):
+        x = x_of(tick)
+        cv2.line(img, (x, 34), (x, img.shape[0] - 24), (210, 210, 210) if tick != 0.95 else (200, 60, 60), 1)
+        cv2.putText(img, f"{tick:.2f}", (x - 14, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+    for i, (name, entry) in enumerate(groups.items()):
+        y0 = 40 + i * row_h
+        cv2.putText(img, name[:20], (6, y0 + row_h // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        for j, key in enumerate(keys):
+            if key not in entry:
+                continue
+            y = y0 + 4 + j * 16
+            cv2.rectangle(img, (left, y), (x_of(entry[key]), y + 12), colours[key], -1)
+            cv2.putText(img, f"{entry[key]:.3f}", (x_of(entry[key]) + 4, y + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                        (0, 0, 0), 1)
+    legend = "  ".join(k for k in keys)
+    cv2.putText(img, legend, (left, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (90, 90, 90), 1)
+    return img
+
+
 def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: int = 60, every: int = 1,
              only: str | None = None, style: str | None = None, save: bool = False) -> dict:
     executor = InProcessExecutor()
@@ -230,6 +257,11 @@ def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: in
                  np.hstack([strips[i], np.zeros_like(strips[i])]) for i in range(0, len(strips), 2)]
         sheet = np.vstack(pairs)
     text = report(name, str(folder), rows, overall, sheet)
+    charts = [bar_chart(overall[k], f"{name}: by {k[3:]}") for k in ("by_category", "by_backdrop") if overall.get(k)]
+    if charts:
+        wide = max(c.shape[1] for c in charts)
+        Image.fromarray(np.vstack([np.pad(c, ((0, 0), (0, wide - c.shape[1]), (0, 0)), constant_values=255)
+                                   for c in charts])).save(RESULTS / f"{name}_plot.png")
     write_json(name, {"name": name, "source": str(folder), "machine": machine(), "overall": overall, "cases": rows})
     print(text)
     return overall
