@@ -2,13 +2,16 @@
 
 1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
-   from the border; only sharp detail blocks the flood (a product's edge, a wire), not the slow ramp of a soft shadow,
-   so shadows go with the backdrop and thin parts stay in.
-3. ``shading``: the local backdrop, i.e. the model times the light and shadow measured on the flooded pixels nearby.
+   from the border; only sharp detail blocks the flood (a product's edge, and thin parts found by their top-hats:
+   wires, rods, strings, legs), not the slow ramp of a soft shadow.
+3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
+   (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
-   the inside of rings and frames).
+   the inside of rings and frames), grown smoothly into the shadow that darkens them; pale gaps framed all round
+   by dark product are holes too; looked for again as each look tells more of the light.
 5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
-   graded shadows the flood could not reach go.
+   graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
+6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, goes.
 """
 
 from __future__ import annotations
