@@ -25,7 +25,7 @@ from .common import flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
-HOLE_LOOKS = 3
+HOLE_LOOKS = 1
 SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
