@@ -44,6 +44,12 @@ def detail(lab: np.ndarray) -> np.ndarray:
     return length(lab - smooth)
 
 
+def _edge_strength(lab: np.ndarray) -> np.ndarray:
+    """Colour change across each pixel's 3x3 neighbourhood (Lab units)."""
+    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return length(grad)
+
+
 def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
     the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
@@ -250,7 +256,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # A shadow darkens the backdrop gradually; a grey part steps away from it, even where its outline is faint.
     gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
     like_bg = (dist < t_bg) | shadowed
-    background = flood_from_border(like_bg & ~sharp)
+    # Soft product edges (a blurred outline, a pale panel's rim) block a flood into shadow-like pixels as well; the
+    # backdrop's own pixels pass on sharp detail alone.
+    soft_edge = cv2.dilate((_edge_strength(lab) > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
