@@ -256,10 +256,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # A shadow darkens the backdrop gradually; a grey part steps away from it, even where its outline is faint.
     gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
     like_bg = (dist < t_bg) | shadowed
-    # Soft product edges (a blurred outline, a pale panel's rim) that step rather than ramp block a flood into
-    # shadow-like pixels as well; the backdrop's own pixels pass on sharp detail alone.
+    # Soft product edges (a blurred outline, a pale panel's rim) block a flood into shadow-like pixels as well; the
+    # backdrop's own pixels pass on sharp detail alone.
     soft_edge = cv2.dilate((_edge_strength(lab) > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
-    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~gradual & ~(dist < t_bg)))
+    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
