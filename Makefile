@@ -38,6 +38,10 @@ bench: $(BENCH)
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/quality.py --generated
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/workers.py
+	$(BIN)/python bench/scale.py --images 10
+	$(BIN)/python bench/corpus.py
+	$(BIN)/python bench/peak_memory.py
 
 clean:
 	rm -rf $(VENV) out

@@ -3,8 +3,8 @@
     python bench/load.py [--requests 16] [--image PATH]
 
 Run 1: the server allows as many runs as requests: every request must end with all four steps (0 errors); reports
-time to first step and to the last, p50 and p95. Run 2: the same load while the server allows 4 runs at once: the
-surplus must get clean 503s with Retry-After, quickly, and nothing may hang. Writes bench/results/load.json and .md.
+time to first step and to the last, p50 and p95. Run 2: the same load while the server allows 4 runs at once and no
+queue: the surplus must get clean 503s with Retry-After, quickly, and nothing may hang. Writes bench/results/load.json and .md.
 Only loopback is used; every request has a time limit.
 """
 
@@ -39,7 +39,8 @@ def _free_port() -> int:
 
 def _start(slots: int, runs_dir: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = os.environ | {"BGFLOW_MAX_CONCURRENT_JOBS": str(slots), "BGFLOW_RUNS_DIR": str(runs_dir)}
+    env = os.environ | {"BGFLOW_MAX_CONCURRENT_JOBS": str(slots), "BGFLOW_MAX_QUEUED_JOBS": "0",
+                        "BGFLOW_RUNS_DIR": str(runs_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "events.http:create_app", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"

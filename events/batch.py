@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+import multiprocessing as mp
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -42,19 +44,62 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-# One intake per worker process, built once by the pool's initializer.
+# One intake per worker process, built once by the pool's initializer, and where the worker says what it starts.
 _worker_intake: Intake | None = None
+_worker_started: Any = None
 
 
-def _init_worker(settings: Settings, out: Path) -> None:
-    global _worker_intake
+def _init_worker(settings: Settings, out: Path, started: Any) -> None:
+    global _worker_intake, _worker_started
     from pipeline.runner import InProcessExecutor
 
-    _worker_intake = Intake(settings, InProcessExecutor(settings), LocalStorage(out))
+    _worker_intake, _worker_started = Intake(settings, InProcessExecutor(settings), LocalStorage(out)), started
 
 
-def _run_in_worker(item: BatchItem, options: RunOptions) -> dict[str, Any]:
+def _run_in_worker(index: int, item: BatchItem, options: RunOptions) -> dict[str, Any]:
+    _worker_started.put(index)
     return _run(_worker_intake, item, options)
+
+
+def _in_processes(todo: list[tuple[int, BatchItem]], workers: int, settings: Settings, out: Path,
+                  options: RunOptions, done: Callable[[int, dict[str, Any]], None]) -> None:
+    """Run items in worker processes (started fresh, not forked: a fork of a process that has used OpenMP dies).
+    A worker that dies (killed, out of memory) breaks its pool: the items that were running in it are run again, each
+    alone, and one that kills its worker again is that input's failure; the waiting ones go on in a new pool."""
+    ctx = mp.get_context("spawn")
+
+    def pool(size: int, started: Any) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(settings, out, started))
+
+    pending, suspects = dict(todo), []
+    while pending:
+        started, finished = ctx.SimpleQueue(), 0
+        with pool(min(workers, len(pending)), started) as workers_pool:
+            futures = {workers_pool.submit(_run_in_worker, i, item, options): i for i, item in pending.items()}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    row = future.result()
+                except BrokenProcessPool:
+                    continue  # sorted out below: was it running, or only waiting?
+                except Exception as exc:
+                    row = _crashed_row(pending[i], exc)
+                del pending[i]
+                finished += 1
+                done(i, row)
+        running = set()
+        while not started.empty():
+            running.add(started.get())
+        crashed = sorted(running & set(pending)) or (sorted(pending) if not finished else [])
+        suspects += [(i, pending.pop(i)) for i in crashed]  # no progress at all: every one is a suspect
+    for i, item in suspects:
+        with pool(1, ctx.SimpleQueue()) as alone:
+            try:
+                row = alone.submit(_run_in_worker, i, item, options).result()
+            except Exception as exc:
+                row = _crashed_row(item, exc)
+        done(i, row)
 
 
 def _run(intake: Intake, item: BatchItem, options: RunOptions) -> dict[str, Any]:
@@ -89,32 +134,37 @@ def run_batch(files: list[Path], out: Path, options: RunOptions, settings: Setti
                 rows[i] = row
                 on_row(item, row)
     todo = [(i, item) for i, item in enumerate(items) if i not in rows]
-    pool: Executor
+
+    def done(i: int, row: dict[str, Any]) -> None:
+        rows[i] = row
+        on_row(items[i], row)
+
     if executor is not None:
-        intake = Intake(settings, executor, LocalStorage(out))
-        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bgflow-call")
-        submit = lambda item: pool.submit(_run, intake, item, options)  # noqa: E731
+        _in_threads(todo, workers, Intake(settings, executor, LocalStorage(out)), options, done)
     elif workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(settings, out))
-        submit = lambda item: pool.submit(_run_in_worker, item, options)  # noqa: E731
+        _in_processes(todo, workers, settings, out, options, done)
     else:
         from pipeline.runner import InProcessExecutor
 
         intake = Intake(settings, InProcessExecutor(settings), LocalStorage(out))
         for i, item in todo:
-            rows[i] = _run(intake, item, options)
-            on_row(item, rows[i])
-        return [rows[i] for i in range(len(items))]
-    with pool:
-        futures: dict[Future, int] = {submit(item): i for i, item in todo}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                rows[i] = future.result()
-            except Exception as exc:  # a worker process died (killed, out of memory): that input failed, not the batch
-                rows[i] = _crashed_row(items[i], exc)
-            on_row(items[i], rows[i])
+            done(i, _run(intake, item, options))
     return [rows[i] for i in range(len(items))]
+
+
+def _in_threads(todo: list[tuple[int, BatchItem]], workers: int, intake: Intake, options: RunOptions,
+                done: Callable[[int, dict[str, Any]], None]) -> None:
+    """Calls to remote stages: threads wait on the network, ``workers`` images at once."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bgflow-call") as pool:
+        futures: dict[Future, tuple[int, BatchItem]] = {pool.submit(_run, intake, item, options): (i, item)
+                                                        for i, item in todo}
+        for future in as_completed(futures):
+            i, item = futures[future]
+            try:
+                row = future.result()
+            except Exception as exc:  # that input failed, not the batch
+                row = _crashed_row(item, exc)
+            done(i, row)
 
 
 def _crashed_row(item: BatchItem, exc: Exception) -> dict[str, Any]:

@@ -134,8 +134,13 @@ def create_app(settings: Settings | None = None, executor=None, shopify_trigger=
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
-        detail = exc.detail if isinstance(exc.detail, dict) else {"code": f"http_{exc.status_code}",
-                                                                   "message": str(exc.detail)}
+        if isinstance(exc.detail, dict):
+            detail = exc.detail
+        elif exc.status_code == 400:  # FastAPI could not parse the body (not JSON, or nested past any reason)
+            detail = {"code": "invalid_request", "message": "The request body could not be parsed: send JSON "
+                      "(Content-Type: application/json) or multipart/form-data as documented."}
+        else:
+            detail = {"code": f"http_{exc.status_code}", "message": str(exc.detail)}
         return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
 
     for module in (health, photography, jobs, webhooks, playground):

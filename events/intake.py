@@ -177,15 +177,16 @@ class LocalFile:
 
 # ---------------------------------------------------------------------------------------------------- output names
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:~<>"|?*]+')  # separators, controls, characters Windows refuses; ~ is ours
+_UNSAFE = re.compile(r'[/\\:~<>"|?*]+')  # separators and what Windows reserves; ~ marks our own suffix
 MAX_NAME = 120
 
 
 def safe_segment(text: str) -> str:
-    """A folder name made from untrusted text: no separators, controls or reserved characters, never empty, ``.`` or
-    ``..``, at most MAX_NAME characters. A name that had to change gets ``~`` and a hash of the original, so two
+    """A folder name made from untrusted text: no separators, control or format characters (a newline, a right-to-left
+    override) or characters Windows reserves, never empty, ``.`` or ``..``, at most MAX_NAME characters. A name that had to change gets ``~`` and a hash of the original, so two
     different originals never share a folder (``~`` never survives in a name that did not change)."""
-    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", text)).strip(" .")[:MAX_NAME].rstrip(" .") or "image"
+    visible = "".join(c if unicodedata.category(c)[0] != "C" else "_" for c in unicodedata.normalize("NFC", text))
+    cleaned = _UNSAFE.sub("_", visible).strip(" .")[:MAX_NAME].rstrip(" .") or "image"
     if cleaned == text:
         return cleaned
     return f"{cleaned}~{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
@@ -206,25 +207,26 @@ def key_folder(key: str) -> str:
 
 class BatchNames:
     """Unique folder names for one batch of local files: the file's stem where it is unique and safe; otherwise a
-    numbered name that no other input of the batch has."""
+    numbered name that no other input of the batch has. Names are compared ignoring case (``a.jpg`` and ``A.png`` would
+    share a folder on macOS and Windows)."""
 
     def __init__(self, paths: list[Path]):
         stems = [safe_segment(p.stem) if p.stem not in ("", ".", "..") else safe_segment(p.name) for p in paths]
         counts: dict[str, int] = {}
         for s in stems:
-            counts[s] = counts.get(s, 0) + 1
-        taken = {s for s in stems if counts[s] == 1}
+            counts[s.casefold()] = counts.get(s.casefold(), 0) + 1
+        taken = {s.casefold() for s in stems if counts[s.casefold()] == 1}
         self.names: list[str] = []
         for stem in stems:
-            if counts[stem] == 1:
+            if counts[stem.casefold()] == 1:
                 self.names.append(stem)
                 continue
             n = 1
             name = stem
-            while name in taken:
+            while name.casefold() in taken:
                 n += 1
                 name = f"{stem}-{n}"
-            taken.add(name)
+            taken.add(name.casefold())
             self.names.append(name)
 
 
@@ -239,7 +241,6 @@ class Ticket:
     name: str
     key: str | None = None
     run_id: str | None = None
-    fingerprint: str | None = None
 
     def job(self, data: bytes | Path) -> Job:
         extra = {"run_id": self.run_id} if self.run_id else {}

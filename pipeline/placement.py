@@ -42,7 +42,8 @@ def warp(image: np.ndarray, placement: Placement, canvas: tuple[int, int], regio
     if interpolation is None:
         interpolation = cv2.INTER_AREA if s < 1 else cv2.INTER_LANCZOS4
     # Start the crop on a pixel that lands on an integer canvas position so the offset stays exact.
-    patch = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), None, fx=s, fy=s, interpolation=interpolation)
+    size = (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s)))  # a sliver never scales to 0 pixels
+    patch = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), size, interpolation=interpolation)
     px = round(x0 * s + placement.offset[0])
     py = round(y0 * s + placement.offset[1])
     return patch, (px, py)

@@ -17,7 +17,13 @@ from .errors import InvalidOption
 from .placement import grow_box, paste_box, warp
 from .types import Matte, Normalized, Placement, Result, Scene
 
-_SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+def _timeless(icc: bytes) -> bytes:
+    """An ICC profile without its creation time (header bytes 24-35) or the profile ID hashed over it (84-99, zero
+    means "not computed"), so the same image encodes to the same bytes in every process."""
+    return icc[:24] + bytes(12) + icc[36:84] + bytes(16) + icc[100:]
+
+
+_SRGB_ICC = _timeless(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
 def upscale_background(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -224,3 +224,35 @@ def test_resume_skips_inputs_done_with_the_same_options(tmp_path):
     assert [r.get("resumed") for r in again] == [True, None] and all(r["status"] == "ok" for r in again)
     other = run_batch(files, out, RunOptions(size=128), settings, resume=True)  # other options: run again
     assert [r.get("resumed") for r in other] == [None, None]
+
+
+def test_a_killed_worker_process_loses_no_input(tmp_path):
+    """kill -9 one of --workers 2's processes mid-batch: the images it had run again, alone, and the whole batch
+    ends ok (before, the broken pool failed every image still waiting)."""
+    import os
+    import signal
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for i in range(8):
+        (inbox / f"p{i}.jpg").write_bytes(SAMPLE.read_bytes())
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "events.cli", "run", str(inbox), "--out", str(out), "--workers",
+                             "2", "--size", "512"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def children() -> list[int]:
+        try:
+            return [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    deadline = time.monotonic() + 60
+    while not any(out.glob("*/manifest.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the workers are up and have finished an image
+    workers = [pid for pid in children() if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert workers, "no worker process seen"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] == 8 and all((out / r["name"] / "final.png").is_file() for r in summary["items"])

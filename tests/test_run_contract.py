@@ -73,3 +73,16 @@ def test_placement_maps_normalized_onto_final(batch):
         fy, fx = int(round((y + 0.5) * s + oy - 0.5)), int(round((x + 0.5) * s + ox - 0.5))
         errs.append(np.abs(final[fy, fx] - norm[y, x]).max())
     assert np.median(errs) <= 6
+
+
+def test_parallel_workers_give_the_same_bytes(batch, tmp_path):
+    """One process (--workers 1) writes byte-identical images to the batch's run on two worker processes (the
+    default on this machine): outputs depend neither on the process nor on the time they were made in."""
+    src, out, _ = batch
+    again = tmp_path / "again"
+    proc = subprocess.run([sys.executable, "-m", "events.cli", "run", str(src), "--out", str(again), "--size", "640",
+                           "--workers", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    for name in ("box", "bottle"):
+        for artefact in ("normalized.png", "mask.png", "final.png"):
+            assert (again / name / artefact).read_bytes() == (out / name / artefact).read_bytes(), (name, artefact)
