@@ -24,7 +24,7 @@ from pipeline.storage import LocalStorage
 from .intake import Intake
 from .ledger import LocalLedger
 from .settings import Settings, get_settings
-from .web import health, jobs, photography, playground, webhooks
+from .web import check, health, jobs, photography, playground, webhooks
 from .web.deps import require_token
 from .web.playground import STATIC
 from .web.pool import RunPool, ServerBusy
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, executor=None, shopify_trigger=
             detail = {"code": f"http_{exc.status_code}", "message": str(exc.detail)}
         return JSONResponse(status_code=exc.status_code, content={"error": detail}, headers=exc.headers)
 
-    for module in (health, photography, jobs, webhooks, playground):
+    for module in (health, photography, jobs, check, webhooks, playground):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.cors_origins:

@@ -332,15 +332,13 @@ def test_cli_user_rules(cli, photos, tmp_path):
 
 # ------------------------------------------------------------------------------------------------- POST /check
 @pytest.fixture(scope="module")
-def client():
+def client(tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from events.http import create_app
-    from events.web import check
+    from events.settings import Settings
 
-    app = create_app()
-    if not any(getattr(r, "path", None) == "/check" for r in app.routes):  # until events/http.py includes it
-        app.include_router(check.router)
+    app = create_app(Settings(runs_dir=tmp_path_factory.mktemp("runs")))
     with TestClient(app) as c:
         yield c
 
