@@ -15,7 +15,8 @@ from .infra import RUNS_DIR, app, cpu_image, runs, secrets
 with cpu_image.imports():
     from events.s3 import ObjectCreated, worker_for
     from events.outcome import Outcome
-    from events.shopify import ProductCreated, ShopifyTrigger
+    from events.shopify import ProductCreated, ShopifyTrigger, check_shop
+    from events.shopify_backfill import Backfill
     from pipeline.remote import RemoteExecutor
     from events.settings import get_settings
     from pipeline.storage import LocalStorage
@@ -102,12 +103,43 @@ def s3_poll() -> list[dict[str, str | None]]:
     return [o.view() for o in outcomes]
 
 
+def _shopify_trigger() -> "ShopifyTrigger":
+    settings = get_settings()
+    return ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), state.LEDGER())
+
+
 @app.function(image=cpu_image, volumes={RUNS_DIR: runs}, secrets=secrets, timeout=1800, retries=1)
 def shopify_product(product: dict[str, Any]) -> list[dict[str, str | None]]:
-    """A verified products/create delivery: each image once, results uploaded to the product."""
-    settings = get_settings()
-    trigger = ShopifyTrigger(settings, RemoteExecutor(settings, CALL), LocalStorage(RUNS_DIR), state.LEDGER())
-    outcomes = trigger.handle(ProductCreated.from_dict(product))
+    """A verified products/create delivery, or a product of a backfill: each image once (in parallel), results
+    uploaded to the product."""
+    outcomes = _shopify_trigger().handle(ProductCreated.from_dict(product))
     if not modal.is_local():
         runs.commit()
     return [o.view() for o in outcomes]
+
+
+def _spawn_product(product: "ProductCreated") -> Any:
+    return shopify_product.spawn(product.to_dict())
+
+
+SPAWN_PRODUCT: Callable[[Any], Any] = _spawn_product  # tests replace it
+
+
+@app.function(image=cpu_image, volumes={RUNS_DIR: runs}, secrets=secrets, timeout=3600)
+def shopify_backfill(shop: str, query: str = "") -> dict[str, Any]:
+    """Walk a store's existing products and spawn one shopify_product run per product with unprocessed images:
+    ``modal run modal_app.py::shopify_backfill --shop yourshop.myshopify.com``. Resumable like the CLI's walk."""
+    trigger = _shopify_trigger()
+    shop = check_shop(shop, trigger.settings)
+    spawned: list[Any] = []
+
+    def dispatch(product: "ProductCreated") -> list:
+        spawned.append(SPAWN_PRODUCT(product))
+        return []  # the outcomes are the spawned runs' own
+
+    report = Backfill(trigger, trigger.admin(shop), trigger.storage, shop, query=query or None,
+                      dispatch=dispatch).run()
+    if not modal.is_local():
+        runs.commit()
+    return {"shop": shop, "products": report.products, "spawned": len(spawned),
+            "resumed_from": report.resumed_from}

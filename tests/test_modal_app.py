@@ -227,3 +227,27 @@ def test_s3_poll_drains_the_queue_through_function_calls(recording_call, monkeyp
         assert recording_call.chain == ["cpu.normalize", "cpu.analyze", "cpu.segment", "cpu.compose", "cpu.upscale"]
         keys = {o["Key"] for o in s3.list_objects_v2(Bucket="modal-out")["Contents"]}
         assert {"results/box.jpg/final.png", "results/box.jpg/manifest.json"} <= keys
+
+
+def test_shopify_backfill_spawns_one_run_per_product(monkeypatch, tmp_path):
+    """On Modal the catalogue walk spawns a shopify_product run per product that has unprocessed images."""
+    from events.ledger import LocalLedger
+    from events.settings import get_settings
+    from tests.shopify_server import FakeShopifyAdmin
+
+    products = [{"id": 100 + i, "title": f"P{i}", "images": [] if i == 2 else
+                 [{"id": 500 + i, "src": f"https://cdn.shopify.com/p{i}.jpg", "alt": "x"}]} for i in range(5)]
+    with FakeShopifyAdmin("shpat_x", "2026-10", products=products) as admin:
+        monkeypatch.setattr(state, "LEDGER", lambda: LocalLedger(tmp_path / "ledger"))
+        monkeypatch.setattr(triggers, "RUNS_DIR", str(tmp_path))
+        spawned = []
+        monkeypatch.setattr(triggers, "SPAWN_PRODUCT", lambda product: spawned.append(product.product_id))
+        for k, v in {"BGFLOW_SHOPIFY_ACCESS_TOKEN": "shpat_x", "BGFLOW_SHOPIFY_API_VERSION": "2026-10",
+                     "BGFLOW_SHOPIFY_ADMIN_BASE_URL": admin.url}.items():
+            monkeypatch.setenv(k, v)
+        get_settings.cache_clear()
+        try:
+            report = triggers.shopify_backfill.local("northwood.myshopify.com")
+        finally:
+            get_settings.cache_clear()
+    assert spawned == [100, 101, 103, 104] and report["products"] == 5 and report["spawned"] == 4

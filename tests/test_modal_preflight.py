@@ -70,6 +70,7 @@ SPECS = {
     "s3_poll": (None, None, None, triggers.POLL_SECONDS + 900, None, {}),
     "s3_object": (None, None, None, 900, None, {}),
     "shopify_product": (None, None, None, 1800, 1, {"/runs": "bgflow-runs"}),
+    "shopify_backfill": (None, None, None, 3600, None, {"/runs": "bgflow-runs"}),
     "web": (None, None, None, 900, None, {"/runs": "bgflow-runs"}),
 }
 
@@ -79,7 +80,8 @@ def _info(tag):
         method = {"Inpainter": "compose", "Upscaler": "upscale", "Segmenter": "segment", "Orienter": "orient"}
         return getattr(gpu.GPU_CLASSES[tag[:-2]](), method[tag[:-2]]).info()
     fn = {**cpu.CPU_FUNCTIONS, "download_models": gpu.download_models, "run_job": orchestrate.run_job,
-          "s3_poll": triggers.s3_poll, "s3_object": triggers.s3_object, "shopify_product": triggers.shopify_product, "web": web_fn.web}[tag]
+          "s3_poll": triggers.s3_poll, "s3_object": triggers.s3_object, "shopify_product": triggers.shopify_product,
+          "shopify_backfill": triggers.shopify_backfill, "web": web_fn.web}[tag]
     return fn.info()
 
 
