@@ -304,6 +304,13 @@ def scene_foreground(image: np.ndarray) -> np.ndarray:
     return fg
 
 
+def whole_photo_matte(norm: Normalized) -> Matte:
+    """A scene photo in which no product stands out, kept as it is: the whole frame is its subject."""
+    h, w = norm.image.shape[:2]
+    return Matte(alpha=np.ones((h, w), np.float32), foreground=norm.image.copy(), bbox=(0, 0, w, h), removed=(),
+                 backend="whole-photo")
+
+
 def coarse_foreground(norm: Normalized) -> Coarse:
     """The product as a hard mask at the working size; used by analyze and refined by :func:`segment`."""
     scale = working_scale(norm.size)
