@@ -233,14 +233,17 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
 
 def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Dimension lines and their labels drawn beside the product: thin strokes (no solid body) lying outside the
-    outline of the product's main body, and the small labels hanging on them. Thin parts of the product itself
-    (legs, wires, rails) lie within that outline."""
+    outline of the product's solid parts, and the small labels hanging on them. Thin parts of the product itself
+    (legs, wires, rails, slats between two rails) lie within that outline."""
     n_body, body_labels, body_stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     if n_body <= 1:
         return fg, []
     main = 1 + int(np.argmax(body_stats[1:, cv2.CC_STAT_AREA]))
+    # The outline of every solid part of the product together (a chair's back rail and its seat frame its slats).
+    parts = body_stats[:, cv2.CC_STAT_AREA] >= 0.05 * body_stats[main, cv2.CC_STAT_AREA]
+    parts[0] = False
     hull = np.zeros(fg.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((body_labels == main).astype(np.uint8))), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(parts[body_labels].astype(np.uint8))), 1)
     inside = hull > 0
     thin = fg & ~body
     n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
