@@ -253,6 +253,10 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     lines = (outside > 0.5) & (long_side >= 0.05 * max(fg.shape))
     lines[0] = False
+    bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
+    for i in np.nonzero(lines & bare)[0]:
+        part = labels == i
+        lines[i] = _axis_aligned(part) or not _hangs_from(part, body)  # a leaning leg hangs from the body
     if not lines.any():
         return fg, []
     dropped = lines[labels]
@@ -268,6 +272,32 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     label = touches & ~has_main & (share_out > 0.6) & (part_stats[:, cv2.CC_STAT_AREA] < 0.05 * main_area)
     label[0] = False
     return kept & ~label[parts], ["dimension line"]
+
+
+def _axis_aligned(part: np.ndarray, tolerance_deg: float = 2.0) -> bool:
+    """A dimension line is one straight stroke (its end ticks aside), drawn level or plumb; legs and rods lean as
+    the product stands, and a mesh or a row of slats is no single stroke."""
+    ys, xs = np.nonzero(part)
+    if len(xs) < 3:
+        return False
+    pts = np.stack([xs, ys]).astype(np.float64)
+    centre = pts.mean(axis=1, keepdims=True)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    angle = abs(np.degrees(np.arctan2(major[1], major[0]))) % 90.0
+    across = np.array([-major[1], major[0]]) @ (pts - centre)
+    off_axis = np.abs(across - np.median(across))  # the stroke itself, not the mean that its label pulls aside
+    return min(angle, 90.0 - angle) <= tolerance_deg and float((off_axis <= 2.5).mean()) >= 0.6
+
+
+def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
+    """A leg, a rod or a wire hangs from the body at one place; a dimension line is drawn beside it, touching it at
+    both end ticks or not at all."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    if not touch.any():
+        return False
+    n, _ = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
+    return n - 1 == 1
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -68,3 +68,27 @@ def test_a_level_dimension_line_under_the_product_goes():
     line = _line(fg, (40, 175), (160, 175), 1)
     kept, removed = remove_overlays(fg, BLACK)
     assert not kept[line].any() and kept[32:148, 42:158].all()
+
+
+def test_a_leaning_leg_of_a_product_of_two_parts_stays():
+    fg = np.zeros((200, 200), bool)
+    fg[110:126, 60:140] = True  # a seat
+    fg[20:34, 60:140] = True  # its back rail
+    for x in (80, 120):
+        _line(fg, (x, 34), (x, 110))
+    leg = _line(fg, (66, 126), (30, 195))  # a leg leaning out beyond the outline of seat and back
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" not in removed and kept[leg].mean() > 0.95
+
+
+def test_a_level_dimension_line_with_end_ticks_under_a_product_of_two_parts_goes():
+    fg = np.zeros((200, 200), bool)
+    fg[20:80, 50:150] = True
+    fg[90:160, 50:150] = True
+    for x in (60, 140):
+        _line(fg, (x, 80), (x, 90))
+    line = _line(fg, (50, 180), (149, 180), 1)
+    for x in (50, 149):
+        line |= _line(fg, (x, 159), (x, 184), 1)  # end ticks touching the product
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" in removed and kept[line & (np.arange(200)[:, None] > 165)].sum() == 0
