@@ -121,8 +121,8 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
     except ProductNotFound:
         if action == "processed":
             raise
-        if action == "kept":  # nothing stands out: the whole photo is kept
-            yield from _keep(ex, norm, whole_photo_matte(norm), opts)
+        if action == "kept":  # nothing stands out: the whole photo is kept, the whole frame its mask
+            yield from _keep_whole(ex, norm, opts)
         return
     yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
         "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
@@ -133,13 +133,10 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
     except ProductNotFound:
         if action == "processed":
             raise
-        if action == "kept":  # nothing stands out: the whole photo is kept
-            yield from _keep(ex, norm, whole_photo_matte(norm), opts)
+        if action == "kept":  # nothing stands out: the whole photo is kept, the whole frame its mask
+            yield from _keep_whole(ex, norm, opts)
         return
-    yield StageEvent(2, "segment", matte.backend, ms, {
-        "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
-                 "removed": list(matte.removed)},
-    }, images={"mask": matte.mask_u8()})
+    yield _segment_event(matte, ms)
 
     if action == "skipped":
         return
@@ -158,6 +155,19 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
         result, ms = _timed(ex.upscale, norm, matte, scene)
         yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, variant, seed, action),
                          images={"final": result.image}, objects={"result": result})
+
+
+def _segment_event(matte: Matte, ms: float) -> StageEvent:
+    return StageEvent(2, "segment", matte.backend, ms, {
+        "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
+                 "removed": list(matte.removed)},
+    }, images={"mask": matte.mask_u8()})
+
+
+def _keep_whole(ex: InProcessExecutor, norm: Normalized, opts: RunOptions) -> Iterator[StageEvent]:
+    matte, ms = _timed(whole_photo_matte, norm)
+    yield _segment_event(matte, ms)
+    yield from _keep(ex, norm, matte, opts)
 
 
 def _keep(ex: InProcessExecutor, norm: Normalized, matte: Matte, opts: RunOptions) -> Iterator[StageEvent]:

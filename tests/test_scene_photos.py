@@ -41,7 +41,8 @@ def test_kept_scene_without_a_product_is_kept_whole(executor, monkeypatch):
     monkeypatch.setattr(executor, "analyze", nothing)
     data = _png(make_scene("foliage", 1))
     kept = list(run(Job(source=data, options=RunOptions(on_scene="keep")), executor))
-    assert [e.stage for e in kept] == ["normalize", "upscale"]
+    assert [e.stage for e in kept] == ["normalize", "segment", "upscale"]
+    assert kept[1].backend == "whole-photo" and kept[1].images["mask"].min() == 255
     assert kept[-1].payload["output"]["action"] == "kept"
     assert kept[-1].images["final"].shape[2] == 3
     assert [e.stage for e in run(Job(source=data, options=RunOptions(on_scene="skip")), executor)] == ["normalize"]
@@ -56,7 +57,7 @@ def test_matting_that_finds_no_product_keeps_or_skips_a_scene_but_fails_processi
     monkeypatch.setattr(executor, "segment", nothing)
     data = _png(make_scene("room", 2))
     kept = list(run(Job(source=data, options=RunOptions(on_scene="keep")), executor))
-    assert [e.stage for e in kept] == ["normalize", "analyze", "upscale"]
+    assert [e.stage for e in kept] == ["normalize", "analyze", "segment", "upscale"]
     assert kept[-1].payload["output"]["action"] == "kept"
     (fh, fw), (nh, nw) = kept[-1].images["final"].shape[:2], kept[0].images["normalized"].shape[:2]
     assert abs(fw / fh - nw / nh) < 0.01  # the whole photo, not a cut-out placed on a canvas
