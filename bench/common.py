@@ -23,22 +23,26 @@ class Case:
     path: Path
     label: str | None  # "white" | "plain" | "scene" (seed labels: white | scene)
     mask: Path | None
+    category: str | None = None  # generated sets: the product drawn
+    backdrop: str | None = None  # generated sets: the backdrop it stands on
 
 
 def load_cases(folder: Path) -> list[Case]:
     """``folder/images`` + optional ``masks/`` + ``labels.csv`` (file, background), or a flat folder of images
     with ``labels.csv`` beside them (the seed set)."""
     images = folder / "images" if (folder / "images").is_dir() else folder
-    labels: dict[str, str] = {}
+    labels: dict[str, dict[str, str]] = {}
     if (folder / "labels.csv").is_file():
         with open(folder / "labels.csv") as f:
-            labels = {row["file"]: row["background"] for row in csv.DictReader(f)}
+            labels = {row["file"]: row for row in csv.DictReader(f)}
     cases = []
     for path in sorted(images.iterdir()):
         if path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp"}:
             continue
         mask = folder / "masks" / f"{path.stem}.png"
-        cases.append(Case(path.stem, path, labels.get(path.name), mask if mask.is_file() else None))
+        row = labels.get(path.name, {})
+        cases.append(Case(path.stem, path, row.get("background"), mask if mask.is_file() else None,
+                          row.get("product"), row.get("backdrop")))
     return cases
 
 

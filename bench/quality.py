@@ -1,18 +1,24 @@
 """Quality on a folder of photos, side by side with the old service's classical method.
 
-    python bench/quality.py [FOLDER] [--name NAME] [--generated]
+    python bench/quality.py [FOLDER] [--name NAME] [--generated | --hard] [--every N] [--only TEXT] [--style dark]
+                            [--save] [--no-baseline]
 
 FOLDER has ``images/`` (or the images themselves), optional ``masks/`` (255 = product) and ``labels.csv``
-(file, background). ``--generated`` evaluates the deterministic generated ground-truth set instead. Reports background
-kind accuracy, mask IoU and boundary F-score (where masks exist), product fidelity (dE inside the product), per case
-and overall; writes ``bench/results/<name>.json``, ``<name>.md``, a contact sheet ``<name>_sheet.png`` (input, mask
-overlay, final) and ``<name>.html``.
+(file, background[, product, backdrop]). ``--generated`` evaluates the basic generated ground-truth set, ``--hard`` the
+hard one (thin parts, meshes, holes, rings, glass, white-on-white; white, off-white, pastel and gradient backdrops).
+Reports background kind accuracy, mask IoU and boundary F-score (where masks exist), product fidelity (dE inside the
+product), per case, per product category, per backdrop and overall, and the time per image against the old service's
+mask step (GrabCut at full resolution, 5 iterations) timed in the same run; writes ``bench/results/<name>.json``,
+``<name>.md``, a contact sheet ``<name>_sheet.png`` (input, mask overlay, final; worst IoU first), bar charts per
+category and backdrop ``<name>_plot.png`` and ``<name>.html``.
+``--save`` also writes each case's mask and final to ``bench/results/<name>/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import resource
 import sys
 import tempfile
 import time
@@ -32,12 +38,13 @@ from pipeline.runner import InProcessExecutor, Job, RunOptions, run  # noqa: E40
 THUMB = 220
 
 
-def evaluate_case(case: Case, executor: InProcessExecutor, with_baseline: bool = True) -> tuple[dict, np.ndarray | None]:
-    row: dict = {"name": case.name, "label": case.label}
+def evaluate_case(case: Case, executor: InProcessExecutor, with_baseline: bool = True, style: str | None = None,
+                  save: Path | None = None) -> tuple[dict, np.ndarray | None]:
+    row: dict = {"name": case.name, "label": case.label, "category": case.category, "backdrop": case.backdrop}
     t0 = time.perf_counter()
     try:
-        events = {e.stage: e for e in run(Job(source=case.path, name=case.name, options=RunOptions(on_scene="process")),
-                                          executor)}
+        options = RunOptions(on_scene="process", style=style, variants=1)
+        events = {e.stage: e for e in run(Job(source=case.path, name=case.name, options=options), executor)}
     except BgflowError as exc:
         row.update(status="failed", error=exc.code)
         return row, None
@@ -53,9 +60,13 @@ def evaluate_case(case: Case, executor: InProcessExecutor, with_baseline: bool =
         gt = np.asarray(Image.open(case.mask).convert("L"))
         gt = cv2.resize(gt, (alpha.shape[1], alpha.shape[0]), interpolation=cv2.INTER_NEAREST) >= 128
         row.update(iou=round(iou(alpha, gt), 4), boundary_f=round(boundary_f(alpha, gt), 4))
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(events["segment"].images["mask"]).save(save / f"{case.name}_mask.png")
+        Image.fromarray(final).save(save / f"{case.name}_final.jpg", quality=90)
     if with_baseline:
-        t0 = time.perf_counter()
         white = baseline_is_white(norm_img)
+        t0 = time.perf_counter()
         base = baseline_mask(norm_img)
         row["baseline_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         base_kind = "white" if white else "scene"  # the old service knew white or not
@@ -84,6 +95,26 @@ def _sheet_row(norm_img: np.ndarray, alpha: np.ndarray, final: np.ndarray, name:
     return strip
 
 
+def _group(rows: list[dict], key: str) -> dict[str, dict]:
+    """Mean IoU, boundary F, background kind accuracy and fidelity per value of ``key`` (category, backdrop)."""
+    out: dict[str, dict] = {}
+    for value in sorted({r[key] for r in rows if r.get(key)}):
+        sub = [r for r in rows if r.get(key) == value]
+        ok = [r for r in sub if r["status"] == "ok"]
+        entry: dict = {"n": len(sub), "ok": len(ok)}
+        for metric in ("iou", "boundary_f", "delta_e_mean", "baseline_iou"):
+            vals = [r[metric] for r in ok if metric in r]
+            if vals:
+                entry[metric] = round(float(np.mean(vals)), 4)
+                if metric == "iou":
+                    entry["iou_min"] = round(float(np.min(vals)), 4)
+        kinds = [r["kind_ok"] for r in ok if r.get("kind_ok") is not None]
+        if kinds:
+            entry["kind_accuracy"] = round(sum(kinds) / len(kinds), 4)
+        out[value] = entry
+    return out
+
+
 def aggregate(rows: list[dict]) -> dict:
     ok = [r for r in rows if r["status"] == "ok"]
     out: dict = {"cases": len(rows), "ok": len(ok)}
@@ -105,6 +136,15 @@ def aggregate(rows: list[dict]) -> dict:
                 entry[key] = round(float(np.mean(vals)), 4)
         by_label[label] = entry
     out["by_label"] = by_label
+    out["by_category"] = _group(rows, "category")
+    out["by_backdrop"] = _group(rows, "backdrop")
+    white = [r for r in ok if r.get("label") == "white" and "baseline_ms" in r]
+    if white:  # the issue's speed figure: our whole pipeline against the old mask step alone, white photos
+        ours, theirs = np.median([r["ours_ms"] for r in white]), np.median([r["baseline_ms"] for r in white])
+        out["white_speed"] = {"n": len(white), "ours_median_ms": round(float(ours), 1),
+                              "baseline_mask_median_ms": round(float(theirs), 1),
+                              "ours_over_baseline": round(float(ours / max(1e-9, theirs)), 3)}
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     ratios = {}
     if "iou" in out and "baseline_iou" in out:
         ratios["iou"] = round(out["iou"]["mean"] / max(1e-9, out["baseline_iou"]["mean"]), 3)
@@ -130,7 +170,7 @@ def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.nd
         table.append(["boundary F (mean)", overall["boundary_f"]["mean"], base("baseline_boundary_f"),
                       round(overall["boundary_f"]["mean"] / max(1e-9, bf["mean"]), 3) if bf else "-"])
     if "ours_ms" in overall:
-        table.append(["time per image, median ms (ours: whole pipeline; baseline: kind + mask)",
+        table.append(["time per image, median ms (ours: whole pipeline; baseline: GrabCut mask step)",
                       overall["ours_ms"]["median"], overall["baseline_ms"]["median"] if "baseline_ms" in overall else "-",
                       ratio.get("speed (baseline ms / ours ms)", "-")])
     if "delta_e_mean" in overall:
@@ -138,6 +178,18 @@ def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.nd
                       f"{overall['delta_e_mean']['mean']:.4f} / {overall['delta_e_mean']['max']:.4f}", "-", "-"])
     md = [f"# Quality: {name}", "", f"Source: {source}, {overall['ok']}/{overall['cases']} processed.", "",
           markdown_table(headers, table), ""]
+    if "white_speed" in overall:
+        ws = overall["white_speed"]
+        md += [f"White photos ({ws['n']}): median end to end {ws['ours_median_ms']} ms against the old mask step's "
+               f"{ws['baseline_mask_median_ms']} ms: {ws['ours_over_baseline']}x. Peak RSS {overall['peak_rss_mb']} MB.",
+               ""]
+    for key, title in (("by_category", "category"), ("by_backdrop", "backdrop")):
+        if overall.get(key):
+            md += [f"By {title}:", "", markdown_table(
+                [title, "n", "ok", "IoU", "IoU min", "boundary F", "kind", "dE", "baseline IoU"],
+                [[k, v["n"], v["ok"], v.get("iou", "-"), v.get("iou_min", "-"), v.get("boundary_f", "-"),
+                  v.get("kind_accuracy", "-"), v.get("delta_e_mean", "-"), v.get("baseline_iou", "-")]
+                 for k, v in overall[key].items()]), ""]
     if overall.get("by_label"):
         md += ["By label:", "", markdown_table(["label", "n", "IoU", "baseline IoU"],
                [[k, v["n"], v.get("iou", "-"), v.get("baseline_iou", "-")] for k, v in overall["by_label"].items()]), ""]
@@ -161,15 +213,43 @@ def report(name: str, source: str, rows: list[dict], overall: dict, sheet: np.nd
     return text
 
 
-def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: int = 60) -> dict:
+def bar_chart(groups: dict[str, dict], title: str, keys=("iou", "boundary_f", "kind_accuracy")) -> np.ndarray:
+    """Horizontal bars, one row per group (category or backdrop), one bar per metric, 0.5-1.0 scale; RGB uint8."""
+    colours = {"iou": (40, 110, 200), "boundary_f": (230, 140, 30), "kind_accuracy": (60, 160, 80)}
+    row_h, left, width = 16 * len(keys) + 10, 150, 520
+    img = np.full((40 + row_h * len(groups) + 30, left + width + 60, 3), 255, np.uint8)
+    cv2.putText(img, title, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    x_of = lambda v: left + int(width * (min(max(v, 0.5), 1.0) - 0.5) / 0.5)  # noqa: E731
+    for tick in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0):
+        x = x_of(tick)
+        cv2.line(img, (x, 34), (x, img.shape[0] - 24), (210, 210, 210) if tick != 0.95 else (200, 60, 60), 1)
+        cv2.putText(img, f"{tick:.2f}", (x - 14, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1)
+    for i, (name, entry) in enumerate(groups.items()):
+        y0 = 40 + i * row_h
+        cv2.putText(img, name[:20], (6, y0 + row_h // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        for j, key in enumerate(keys):
+            if key not in entry:
+                continue
+            y = y0 + 4 + j * 16
+            cv2.rectangle(img, (left, y), (x_of(entry[key]), y + 12), colours[key], -1)
+            cv2.putText(img, f"{entry[key]:.3f}", (x_of(entry[key]) + 4, y + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                        (0, 0, 0), 1)
+    legend = "  ".join(k for k in keys)
+    cv2.putText(img, legend, (left, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (90, 90, 90), 1)
+    return img
+
+
+def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: int = 60, every: int = 1,
+             only: str | None = None, style: str | None = None, save: bool = False) -> dict:
     executor = InProcessExecutor()
-    cases = load_cases(folder)
+    cases = [c for c in load_cases(folder) if only is None or only in c.name][::every]
     rows, strips = [], []
     for case in cases:
-        row, strip = evaluate_case(case, executor, with_baseline)
+        row, strip = evaluate_case(case, executor, with_baseline, style, RESULTS / name if save else None)
         rows.append(row)
-        if strip is not None and len(strips) < sheet_rows:
-            strips.append(strip)
+        if strip is not None:
+            strips.append((row.get("iou", 1.0), len(strips), strip))
+    strips = [s for _, _, s in sorted(strips)[:sheet_rows]]  # worst first
     overall = aggregate(rows)
     sheet = None
     if strips:
@@ -177,6 +257,11 @@ def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: in
                  np.hstack([strips[i], np.zeros_like(strips[i])]) for i in range(0, len(strips), 2)]
         sheet = np.vstack(pairs)
     text = report(name, str(folder), rows, overall, sheet)
+    charts = [bar_chart(overall[k], f"{name}: by {k[3:]}") for k in ("by_category", "by_backdrop") if overall.get(k)]
+    if charts:
+        wide = max(c.shape[1] for c in charts)
+        Image.fromarray(np.vstack([np.pad(c, ((0, 0), (0, wide - c.shape[1]), (0, 0)), constant_values=255)
+                                   for c in charts])).save(RESULTS / f"{name}_plot.png")
     write_json(name, {"name": name, "source": str(folder), "machine": machine(), "overall": overall, "cases": rows})
     print(text)
     return overall
@@ -187,17 +272,24 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", type=Path)
     ap.add_argument("--name")
     ap.add_argument("--generated", action="store_true", help="evaluate the generated ground-truth set")
+    ap.add_argument("--hard", action="store_true", help="evaluate the hard generated ground-truth set")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--every", type=int, default=1, help="every N-th case only (a quick subset)")
+    ap.add_argument("--only", help="only cases whose name contains this")
+    ap.add_argument("--style", help="background style of the finals (dark shows mask errors)")
+    ap.add_argument("--save", action="store_true", help="write each mask and final to bench/results/NAME/")
     args = ap.parse_args()
-    if args.generated:
-        from pipeline.synthetic import sample_set, write_set
+    kw = dict(every=args.every, only=args.only, style=args.style, save=args.save)
+    if args.generated or args.hard:
+        from pipeline.synthetic import hard_set, sample_set, write_set
 
         with tempfile.TemporaryDirectory() as tmp:
-            write_set(Path(tmp), sample_set(0))
-            evaluate(Path(tmp), args.name or "quality_generated", not args.no_baseline)
+            write_set(Path(tmp), hard_set(0) if args.hard else sample_set(0))
+            default = "quality_hard" if args.hard else "quality_generated"
+            evaluate(Path(tmp), args.name or default, not args.no_baseline, **kw)
         return
     folder = args.folder or default_folder()
-    evaluate(folder, args.name or f"quality_{folder.name}", not args.no_baseline)
+    evaluate(folder, args.name or f"quality_{folder.name}", not args.no_baseline, **kw)
 
 
 if __name__ == "__main__":

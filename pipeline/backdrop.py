@@ -112,12 +112,20 @@ def backdrop_features(rgb: np.ndarray) -> tuple[dict[str, float], BackdropModel]
         "lightness": float(mean_lab[0]),
         "chroma": float(chroma(mean_lab)),
         "lightness_range": float(np.ptp(pred[border][:, 0])),
+        "lightness_peak": float(pred[:, :, 0].max()),  # the lit middle of a sweep, where the product stands
     }
     return feats, model
 
 
+def _light_sweep(feats: dict[str, float]) -> bool:
+    """An off-white studio sweep (about 235-250 grey) whose vignette darkens the border: lit to near white in the
+    middle, no darker than light grey at the edges, and far more even than a gradient backdrop."""
+    return feats["lightness_peak"] >= 91.0 and feats["lightness"] >= 84.0 and feats["lightness_range"] <= 14.0
+
+
 def classify_background(rgb: np.ndarray, alpha: np.ndarray | None = None) -> BackgroundInfo:
-    """white: a near-white studio backdrop; plain: a uniform or smoothly graded non-white backdrop; scene: a room."""
+    """white: a white or light neutral studio backdrop (off-white sweeps with a vignette included); plain: a tinted,
+    pastel or graded backdrop; scene: a room or a street."""
     if alpha is not None and (alpha < 128).mean() > 0.05:
         # A cut-out with a transparent background: it was composited on white by decode().
         return BackgroundInfo(kind="white", color=(255, 255, 255), confidence=1.0, features={"alpha_cutout": 1.0})
@@ -132,7 +140,7 @@ def classify_background(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Bac
     )
     if not backdrop:
         kind, conf = "scene", min(1.0, 1.0 - feats["inlier_fraction"] + 0.3)
-    elif feats["lightness"] >= 90.0 and feats["chroma"] <= 8.0:
+    elif feats["chroma"] <= 8.0 and (feats["lightness"] >= 90.0 or _light_sweep(feats)):
         kind, conf = "white", min(1.0, feats["inlier_fraction"])
     else:
         kind, conf = "plain", min(1.0, feats["inlier_fraction"])

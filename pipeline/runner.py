@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterator
 
 from . import __version__
 from .backends import new_backend
-from .errors import Cancelled
+from .errors import Cancelled, ProductNotFound
 from .normalize import Source, normalize
 from .options import RunOptions
-from .segment import Coarse, coarse_foreground
+from .segment import Coarse, coarse_foreground, whole_photo_matte
 from .settings import Settings, get_settings
 from .types import Analysis, Matte, Normalized, Orientation, Result, Scene, StageEvent
 from .upscale import keep_scene
@@ -113,26 +113,35 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
         "background": {"kind": bg.kind, "color": list(bg.color), "confidence": bg.confidence},
     }, images={"normalized": norm.image})
 
-    (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
+    action = "processed"
+    if bg.kind == "scene" and opts.on_scene != "process":
+        action = "kept" if opts.on_scene == "keep" else "skipped"
+    try:
+        (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
+    except ProductNotFound:
+        if action == "processed":
+            raise
+        if action == "kept":  # nothing stands out: the whole photo is kept, the whole frame its mask
+            yield from _keep_whole(ex, norm, opts)
+        return
     yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
         "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
     }, objects={"analysis": analysis, "orientation": orientation})
 
-    matte, ms = _timed(ex.segment, norm, coarse, analysis)
-    yield StageEvent(2, "segment", matte.backend, ms, {
-        "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
-                 "removed": list(matte.removed)},
-    }, images={"mask": matte.mask_u8()})
+    try:
+        matte, ms = _timed(ex.segment, norm, coarse, analysis)
+    except ProductNotFound:
+        if action == "processed":
+            raise
+        if action == "kept":  # nothing stands out: the whole photo is kept, the whole frame its mask
+            yield from _keep_whole(ex, norm, opts)
+        return
+    yield _segment_event(matte, ms)
 
-    action = "processed"
-    if bg.kind == "scene" and opts.on_scene != "process":
-        action = "kept" if opts.on_scene == "keep" else "skipped"
     if action == "skipped":
         return
-    if action == "kept":  # a kept photo has one version
-        result, ms = _timed(ex.keep, norm, matte, opts.size)
-        yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, 0, opts.seed, action),
-                         images={"final": result.image}, objects={"result": result})
+    if action == "kept":
+        yield from _keep(ex, norm, matte, opts)
         return
     style = opts.style_for(analysis.style)
     for variant in range(opts.variants):
@@ -146,6 +155,26 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
         result, ms = _timed(ex.upscale, norm, matte, scene)
         yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, variant, seed, action),
                          images={"final": result.image}, objects={"result": result})
+
+
+def _segment_event(matte: Matte, ms: float) -> StageEvent:
+    return StageEvent(2, "segment", matte.backend, ms, {
+        "mask": {"bbox": list(matte.bbox), "coverage": round(float((matte.alpha > 0.5).mean()), 4),
+                 "removed": list(matte.removed)},
+    }, images={"mask": matte.mask_u8()})
+
+
+def _keep_whole(ex: InProcessExecutor, norm: Normalized, opts: RunOptions) -> Iterator[StageEvent]:
+    matte, ms = _timed(whole_photo_matte, norm)
+    yield _segment_event(matte, ms)
+    yield from _keep(ex, norm, matte, opts)
+
+
+def _keep(ex: InProcessExecutor, norm: Normalized, matte: Matte, opts: RunOptions) -> Iterator[StageEvent]:
+    """A kept scene photo has one version: upscaled, not cut out."""
+    result, ms = _timed(ex.keep, norm, matte, opts.size)
+    yield StageEvent(3, "upscale", result.backend, ms, _final_payload(result, 0, opts.seed, "kept"),
+                     images={"final": result.image}, objects={"result": result})
 
 
 def _final_payload(result, variant: int, seed: int, action: str) -> dict[str, Any]:

@@ -233,14 +233,17 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
 
 def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Dimension lines and their labels drawn beside the product: thin strokes (no solid body) lying outside the
-    outline of the product's main body, and the small labels hanging on them. Thin parts of the product itself
-    (legs, wires, rails) lie within that outline."""
+    outline of the product's solid parts, and the small labels hanging on them. Thin parts of the product itself
+    (legs, wires, rails, slats between two rails) lie within that outline."""
     n_body, body_labels, body_stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     if n_body <= 1:
         return fg, []
     main = 1 + int(np.argmax(body_stats[1:, cv2.CC_STAT_AREA]))
+    # The outline of every solid part of the product together (a chair's back rail and its seat frame its slats).
+    parts = body_stats[:, cv2.CC_STAT_AREA] >= 0.05 * body_stats[main, cv2.CC_STAT_AREA]
+    parts[0] = False
     hull = np.zeros(fg.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero((body_labels == main).astype(np.uint8))), 1)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(parts[body_labels].astype(np.uint8))), 1)
     inside = hull > 0
     thin = fg & ~body
     n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
@@ -250,6 +253,10 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
     lines = (outside > 0.5) & (long_side >= 0.05 * max(fg.shape))
     lines[0] = False
+    bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
+    for i in np.nonzero(lines & bare)[0]:
+        part = labels == i
+        lines[i] = _axis_aligned(part) or not _hangs_from(part, body)  # a leaning leg hangs from the body
     if not lines.any():
         return fg, []
     dropped = lines[labels]
@@ -265,6 +272,32 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     label = touches & ~has_main & (share_out > 0.6) & (part_stats[:, cv2.CC_STAT_AREA] < 0.05 * main_area)
     label[0] = False
     return kept & ~label[parts], ["dimension line"]
+
+
+def _axis_aligned(part: np.ndarray, tolerance_deg: float = 2.0) -> bool:
+    """A dimension line is one straight stroke (its end ticks aside), drawn level or plumb; legs and rods lean as
+    the product stands, and a mesh or a row of slats is no single stroke."""
+    ys, xs = np.nonzero(part)
+    if len(xs) < 3:
+        return False
+    pts = np.stack([xs, ys]).astype(np.float64)
+    centre = pts.mean(axis=1, keepdims=True)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    angle = abs(np.degrees(np.arctan2(major[1], major[0]))) % 90.0
+    across = np.array([-major[1], major[0]]) @ (pts - centre)
+    off_axis = np.abs(across - np.median(across))  # the stroke itself, not the mean that its label pulls aside
+    return min(angle, 90.0 - angle) <= tolerance_deg and float((off_axis <= 2.5).mean()) >= 0.6
+
+
+def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
+    """A leg, a rod or a wire hangs from the body at one place; a dimension line is drawn beside it, touching it at
+    both end ticks or not at all."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    if not touch.any():
+        return False
+    n, _ = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
+    return n - 1 == 1
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -302,6 +335,13 @@ def scene_foreground(image: np.ndarray) -> np.ndarray:
     if n > 1:
         fg = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return fg
+
+
+def whole_photo_matte(norm: Normalized) -> Matte:
+    """A scene photo in which no product stands out, kept as it is: the whole frame is its subject."""
+    h, w = norm.image.shape[:2]
+    return Matte(alpha=np.ones((h, w), np.float32), foreground=norm.image.copy(), bbox=(0, 0, w, h), removed=(),
+                 backend="whole-photo")
 
 
 def coarse_foreground(norm: Normalized) -> Coarse:
