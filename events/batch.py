@@ -49,8 +49,9 @@ _worker_intake: Intake | None = None
 _worker_started: Any = None
 
 
-def _init_worker(settings: Settings, out: Path, started: Any) -> None:
+def _init_worker(settings: Settings, out: Path, started: Any, threads: int) -> None:
     global _worker_intake, _worker_started
+    _limit_threads(threads)
     from pipeline.runner import InProcessExecutor
 
     _worker_intake, _worker_started = Intake(settings, InProcessExecutor(settings), LocalStorage(out)), started
@@ -61,6 +62,20 @@ def _run_in_worker(index: int, item: BatchItem, options: RunOptions) -> dict[str
     return _run(_worker_intake, item, options)
 
 
+def _limit_threads(threads: int) -> None:
+    """Each worker's share of the cores for OpenCV's and numba's (pymatting's) thread pools: N workers that each
+    start a pool per core would fight over the same cores."""
+    import cv2
+
+    cv2.setNumThreads(threads)
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+
+
 def _in_processes(todo: list[tuple[int, BatchItem]], workers: int, settings: Settings, out: Path,
                   options: RunOptions, done: Callable[[int, dict[str, Any]], None]) -> None:
     """Run items in worker processes (started fresh, not forked: a fork of a process that has used OpenMP dies).
@@ -68,9 +83,11 @@ def _in_processes(todo: list[tuple[int, BatchItem]], workers: int, settings: Set
     alone, and one that kills its worker again is that input's failure; the waiting ones go on in a new pool."""
     ctx = mp.get_context("spawn")
 
+    threads = max(1, default_workers() // workers)
+
     def pool(size: int, started: Any) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(settings, out, started))
+                                   initargs=(settings, out, started, threads))
 
     pending, suspects = dict(todo), []
     while pending:
