@@ -104,7 +104,6 @@ def run(job: Job, executor: InProcessExecutor | None = None,
 
 
 def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[StageEvent]:
-
     norm, ms = _timed(ex.normalize, job.source)
     bg = norm.background
     yield StageEvent(0, "normalize", "embedded", ms, {
@@ -116,19 +115,11 @@ def _stages(job: Job, ex: InProcessExecutor, opts: RunOptions) -> Iterator[Stage
     action = "processed"
     if bg.kind == "scene" and opts.on_scene != "process":
         action = "kept" if opts.on_scene == "keep" else "skipped"
-    try:
+    try:  # a scene photo kept or skipped never fails for lack of a product
         (coarse, analysis, orientation), ms = _timed(ex.analyze, norm, opts.seed)
-    except ProductNotFound:
-        if action == "processed":
-            raise
-        if action == "kept":  # nothing stands out: the whole photo is kept, the whole frame its mask
-            yield from _keep_whole(ex, norm, opts)
-        return
-    yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
-        "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
-    }, objects={"analysis": analysis, "orientation": orientation})
-
-    try:
+        yield StageEvent(1, "analyze", f"{analysis.describer}+{orientation.backend}", ms, {
+            "analysis": analysis.to_dict(), "orientation": orientation.to_dict(),
+        }, objects={"analysis": analysis, "orientation": orientation})
         matte, ms = _timed(ex.segment, norm, coarse, analysis)
     except ProductNotFound:
         if action == "processed":
