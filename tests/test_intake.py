@@ -39,7 +39,8 @@ def test_a_path_in_a_request_is_never_read(client, path):
     c = client()
     job = c.post("/jobs", json={"image_b64": path})
     stream = c.post("/photography/background", json={"image_b64": path})
-    for r in (job, stream):
+    check = c.post("/check", json={"image_b64": path, "marketplace": "amazon"})
+    for r in (job, stream, check):
         assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_format"
         # the same answer whether the path exists or not: nothing about the server's files leaks
         assert r.json()["error"]["message"] == job.json()["error"]["message"] and path not in r.text
