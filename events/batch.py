@@ -187,5 +187,5 @@ def _in_threads(todo: list[tuple[int, BatchItem]], workers: int, intake: Intake,
 def _crashed_row(item: BatchItem, exc: Exception) -> dict[str, Any]:
     error = {"code": "internal_error", "message": f"The worker running this input stopped ({type(exc).__name__}). "
              "Run it again alone; if it fails again, report it."}
-    return {"name": item.name, "input": str(item.path), "status": "failed", "error": error, "background_kind": None,
-            "action": None, "total_ms": None, "delta_e_mean": None, "files": []}
+    return summary_row({"name": item.name, "input": str(item.path), "status": "failed", "error": error,
+                        "background_kind": None, "action": None, "files": []})

@@ -13,7 +13,7 @@ import pytest
 modal = pytest.importorskip("modal")
 
 import modal_app  # noqa: E402
-from functions import cpu, gpu, infra, orchestrate, preflight, triggers  # noqa: E402
+from functions import cpu, gpu, orchestrate, preflight, triggers  # noqa: E402
 from functions import web as web_fn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
