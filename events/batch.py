@@ -63,11 +63,13 @@ def _run_in_worker(index: int, item: BatchItem, options: RunOptions) -> dict[str
 
 
 def _limit_threads(threads: int) -> None:
-    """Each worker's share of the cores for OpenCV's and numba's (pymatting's) thread pools: N workers that each
-    start a pool per core would fight over the same cores."""
+    """Each worker's share of the cores for OpenCV's, numba's (pymatting's) and the BLAS libraries' (numpy's and
+    scipy's OpenBLAS) thread pools: N workers that each start a pool per core would fight over the same cores."""
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(threads)
+    threadpool_limits(threads)
     try:
         import numba
 

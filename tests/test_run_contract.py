@@ -86,3 +86,17 @@ def test_parallel_workers_give_the_same_bytes(batch, tmp_path):
     for name in ("box", "bottle"):
         for artefact in ("normalized.png", "mask.png", "final.png"):
             assert (again / name / artefact).read_bytes() == (out / name / artefact).read_bytes(), (name, artefact)
+
+
+def test_a_worker_process_keeps_to_its_share_of_the_cores():
+    """N workers on N cores: each worker's OpenCV, numba and BLAS pools (numpy's and scipy's OpenBLAS) run one thread,
+    so no worker spins threads on the cores the others are using."""
+    probe = ("import cv2, numba, threadpoolctl, scipy.linalg\n"
+             "from events.batch import _limit_threads\n"
+             "_limit_threads(1)\n"
+             "pools = threadpoolctl.threadpool_info()\n"
+             "assert pools, 'no BLAS pool found'\n"
+             "print(cv2.getNumThreads(), numba.get_num_threads(), sorted({p['num_threads'] for p in pools}))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1", "[1]"]
