@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, executor=None, shopify_trigger=
     app.state.pool = RunPool(settings, executor)
     runs = Path(settings.runs_dir)
     app.state.intake = Intake(settings, app.state.pool.executor, LocalStorage(runs),
-                              ledger or LocalLedger(runs / ".ledger", lease_s=settings.ledger_lease_s))
+                              ledger or LocalLedger.in_runs(runs, settings.ledger_lease_s))
     app.state.store = store or FolderJobStore(runs)
     app.state.jobs = job_runner or LocalJobs(app.state.pool, app.state.intake, app.state.store)
     app.state.reload_runs = reload_runs

@@ -136,6 +136,11 @@ class LocalLedger:
     def release(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    @classmethod
+    def in_runs(cls, runs_dir: str | Path, lease_s: float = DEFAULT_LEASE_S) -> LocalLedger:
+        """The ledger the local server's intakes share (its streams, jobs and webhooks): beside the runs they make."""
+        return cls(Path(runs_dir) / ".ledger", lease_s=lease_s)
+
 
 class S3Ledger:
     """Claims as objects ``s3://bucket/<prefix>/<hash>.json`` written with conditional puts; ``client`` is boto3's."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Callable
 
 from fastapi import APIRouter, Request
@@ -65,5 +64,5 @@ def _log_outcome(future: Future) -> None:
 def local_trigger(settings: Settings, executor, options: RunOptions | None = None) -> ShopifyTrigger:
     """Results and the ledger in the runs folder, the Admin API from settings."""
     return ShopifyTrigger(settings, executor, LocalStorage(settings.runs_dir),
-                          LocalLedger(Path(settings.runs_dir) / ".ledger", lease_s=settings.ledger_lease_s),
+                          LocalLedger.in_runs(settings.runs_dir, settings.ledger_lease_s),
                           options=options)
