@@ -28,6 +28,7 @@ SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
 HOLE_LOOKS = 1
 SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
+SHADOW_GRADING, SHADOW_DEEP_SHARE = 0.02, 0.1  # see graded_shadows
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
 WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
 EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
@@ -118,8 +119,24 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     seen = h_stats[:, cv2.CC_STAT_AREA] >= SHADOW_SEED  # a stretch of floor, not a speck inside a pale face
     seen[0] = False
     grown = grow_smoothly(seen[h_labels], fg & smooth_shadow & ~sharp, level, SHADOW_STEP, SHADOW_REACH)
-    holes = holes | grown
+    holes = holes | (grown & graded_shadows(grown & ~holes, level))
     return holes | framed_gaps(fg & ~holes, residual, t_bg)
+
+
+def graded_shadows(region: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The parts of ``region`` that are a shadow: graded, and somewhere deeper than a pale panel's shade. A white
+    face in light shade is as flat as it is pale, however smoothly it meets a hole."""
+    n, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return region
+    idx = labels.ravel()
+    area = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    deep = np.bincount(idx, weights=(level < PANEL_SHADE).ravel(), minlength=n) / area
+    shadow = (std > SHADOW_GRADING) | (deep > SHADOW_DEEP_SHARE)
+    shadow[0] = False
+    return shadow[labels]
 
 
 def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, step: float, reach: int) -> np.ndarray:
