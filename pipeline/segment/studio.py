@@ -300,12 +300,12 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
-    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
+    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t, gradual)
     return fg & ~holes, holes, model, shading
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
-                         edge_t: float) -> np.ndarray:
+                         edge_t: float, gradual: np.ndarray) -> np.ndarray:
     """Shadows cast inside the product's frame (under a tabletop, between legs), seen through its holes: broad
     regions (``fg`` comes without thin parts) of the backdrop's colour made darker (tinted a little by light bounced
     off the product), graded, free of product detail, whose outline runs along a hole for a good part of its
@@ -325,7 +325,12 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
     out_n = np.bincount(around[outline], minlength=n)
     on_hole = np.bincount(around[outline & holes], minlength=n) / np.maximum(out_n, 1)
     # Deeper than a pale panel's shade.
+    # A shadow fades into the backdrop it is cast on; a shaded white face meets the backdrop beside it in a step.
+    meet = outline & holes
+    fades = np.bincount(around[meet], weights=gradual[meet], minlength=n) / np.maximum(
+        np.bincount(around[meet], minlength=n), 1)
     shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20) & (mean < PANEL_SHADE)
+    shadow &= fades >= 0.5
     shadow[0] = False
     if shadow.any():  # cast on a stretch of backdrop, not around a little opening in the product (a key's eye)
         n_holes, hole_labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
