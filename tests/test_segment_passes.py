@@ -95,7 +95,7 @@ def test_shading_crosses_the_wire():
     assert np.abs(back.shading - c.shading).max() < 0.01
 
 
-def _framed_shadow(graded: bool):
+def _framed_shadow(graded: bool, meets_floor: float = 1.0):
     """A table seen from the front: a frame of dark product around the backdrop, and under the top a region
     darker than the backdrop (a warm shadow when graded, a grey panel when flat)."""
     from pipeline.segment.studio import shadows_seen_through
@@ -110,7 +110,8 @@ def _framed_shadow(graded: bool):
     region = np.zeros((h, w), bool)
     region[20:50, 26:134] = True
     if graded:
-        ratio[20:50, 26:134] = np.linspace(0.55, 0.9, 30)[:, None, None] * np.array([1.0, 0.96, 0.92])
+        # a warm shadow, deepest under the top, fading into the floor seen below it
+        ratio[20:50, 26:134] = np.linspace(0.55, meets_floor, 30)[:, None, None] * np.array([1.0, 0.96, 0.92])
     else:
         ratio[20:50, 26:134] = 0.8
     holes = fg & (ratio.mean(axis=2) > 0.99)  # the backdrop seen through the frame below
@@ -120,6 +121,27 @@ def _framed_shadow(graded: bool):
 def test_a_shadow_under_a_tabletop_seen_through_the_frame_is_not_the_product():
     found, region = _framed_shadow(graded=True)
     assert found[region].mean() > 0.95 and not found[~region].any()
+
+
+def test_a_shaded_white_face_meeting_the_floor_in_a_step_is_kept():
+    """Graded like a shadow (a curved shell in shade), but it ends in a step where the floor shows below it."""
+    found, _ = _framed_shadow(graded=True, meets_floor=0.85)
+    assert not found.any()
+
+
+def test_a_white_face_in_light_shade_beside_a_cut_out_is_not_a_hole():
+    """A white panel with a cut-out, the panel a flat 6% below the backdrop and meeting the cut-out smoothly (no
+    sharp rim found): the cut-out is a hole, the panel is not its shadow."""
+    fg = np.zeros((100, 100), bool)
+    fg[10:90, 10:90] = True
+    level = np.full((100, 100), 0.94, np.float32)
+    level[30:50, 30:50] = 1.0  # the cut-out: the backdrop
+    level[:10] = level[90:] = level[:, :10] = level[:, 90:] = 1.0
+    level = cv2.GaussianBlur(level, (0, 0), 1.5)  # soft, so a smooth growth could cross it
+    residual = np.where(level > 0.995, 0.3, 6.0).astype(np.float32)
+    shadow = (level < 0.999) & (level > 0.3)
+    holes = backdrop_holes(fg, residual, 2.0, shadow, np.zeros_like(fg), level)
+    assert holes[34:46, 34:46].all() and not holes[60:85, 15:85].any()
 
 
 def test_a_flat_grey_panel_in_the_frame_is_kept():

@@ -300,12 +300,12 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
-    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t, gradual)
+    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
-                         edge_t: float, gradual: np.ndarray) -> np.ndarray:
+                         edge_t: float) -> np.ndarray:
     """Shadows cast inside the product's frame (under a tabletop, between legs), seen through its holes: broad
     regions (``fg`` comes without thin parts) of the backdrop's colour made darker (tinted a little by light bounced
     off the product), graded, free of product detail, whose outline runs along a hole for a good part of its
@@ -327,6 +327,7 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
     # Deeper than a pale panel's shade.
     # A shadow fades into the backdrop it is cast on; a shaded white face meets the backdrop beside it in a step.
     meet = outline & holes
+    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
     fades = np.bincount(around[meet], weights=gradual[meet], minlength=n) / np.maximum(
         np.bincount(around[meet], minlength=n), 1)
     shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20) & (mean < PANEL_SHADE)
