@@ -27,6 +27,7 @@ DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires t
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
 HOLE_LOOKS = 1
 SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
+HOLE_EXACT_SHARE = 0.5  # see mostly_exact
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_GRADING, SHADOW_DEEP_SHARE = 0.02, 0.1  # see graded_shadows
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
@@ -34,7 +35,7 @@ WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colo
 EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
 SPECK = 14  # px: sharp detail in smaller pieces than this is noise
 EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
-PALE_GAP, FRAME_CONTRAST = 4.0, 5.0  # see framed_gaps
+PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 
 
@@ -113,7 +114,8 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     mean_exact = np.bincount(idx, weights=(residual * exact).ravel(), minlength=n) / np.maximum(n_exact, 1)
     is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
     is_hole[0] = False
-    holes = grow_within(is_hole[labels], fg & exact, steps=2)
+    holes = is_hole[labels] & mostly_exact(fg, exact, smooth_shadow, sharp, level)
+    holes = grow_within(holes, fg & exact, steps=2)
     # The floor seen through a frame darkens smoothly into the shadow under it; a grey part steps away from it.
     n_h, h_labels, h_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
     seen = h_stats[:, cv2.CC_STAT_AREA] >= SHADOW_SEED  # a stretch of floor, not a speck inside a pale face
@@ -137,6 +139,27 @@ def graded_shadows(region: np.ndarray, level: np.ndarray) -> np.ndarray:
     shadow = (std > SHADOW_GRADING) | (deep > SHADOW_DEEP_SHARE)
     shadow[0] = False
     return shadow[labels]
+
+
+def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, sharp: np.ndarray,
+                 level: np.ndarray) -> np.ndarray:
+    """The pixels of smooth regions (bounded by sharp detail) of the foreground that are mostly the backdrop itself,
+    or the backdrop and a shadow on it (graded, or deeper than a pale panel's shade). A lit white face that matches
+    the backdrop runs on, without an edge, into its own flat shade; the backdrop seen through a product is framed
+    by it."""
+    smooth = fg & (exact | (smooth_shadow & ~sharp))
+    n, labels = cv2.connectedComponents(smooth.astype(np.uint8), connectivity=4)
+    idx = labels.ravel()
+    area = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
+    share = np.bincount(idx, weights=exact.ravel(), minlength=n) / area
+    shaded = (smooth & ~exact).ravel()
+    n_shaded = np.maximum(np.bincount(idx, weights=shaded, minlength=n), 1)
+    mean = np.bincount(idx, weights=level.ravel() * shaded, minlength=n) / n_shaded
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2 * shaded, minlength=n) / n_shaded - mean**2, 0))
+    deep = np.bincount(idx, weights=(level.ravel() < PANEL_SHADE) & shaded, minlength=n) / n_shaded
+    ok = share >= HOLE_EXACT_SHARE
+    ok[0] = False
+    return ok[labels]
 
 
 def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, step: float, reach: int) -> np.ndarray:
@@ -167,8 +190,10 @@ def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray
     around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
     on_ring = ring & (around > 0)
     ring_n = np.bincount(around[on_ring], minlength=n)
-    ring_mean = np.bincount(around[on_ring], weights=residual[on_ring], minlength=n) / np.maximum(ring_n, 1)
-    gap = (inner < 0.6 * PALE_GAP * t_bg) & (ring_mean > FRAME_CONTRAST * np.maximum(inner, t_bg)) & (ring_n >= 4)
+    # Framed all round: most of the frame far from the backdrop, not one dark part beside a pale face.
+    far = residual > FRAME_CONTRAST * np.maximum(inner, t_bg)[around]
+    ring_far = np.bincount(around[on_ring], weights=far[on_ring], minlength=n) / np.maximum(ring_n, 1)
+    gap = (inner < 0.6 * PALE_GAP * t_bg) & (ring_far >= FRAME_SHARE) & (ring_n >= 4)
     gap[0] = False
     return gap[labels]
 
