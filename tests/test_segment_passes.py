@@ -12,7 +12,7 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import backdrop_holes, shading_field, thin_parts
+from pipeline.segment.studio import backdrop_holes, mostly_exact, shading_field, thin_parts
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -142,6 +142,24 @@ def test_a_white_face_in_light_shade_beside_a_cut_out_is_not_a_hole():
     shadow = (level < 0.999) & (level > 0.3)
     holes = backdrop_holes(fg, residual, 2.0, shadow, np.zeros_like(fg), level)
     assert holes[34:46, 34:46].all() and not holes[60:85, 15:85].any()
+
+
+def test_a_lit_white_face_running_into_its_shade_is_product_but_the_floor_under_the_product_is_seen():
+    """White on white: high up, a lit face exactly the backdrop's white that runs on, without an edge, into its own
+    shade; low down, between the legs, the floor and the shadow cast on it. Only the floor may be a hole."""
+    fg = np.zeros((100, 100), bool)
+    fg[10:95, 10:90] = True
+    exact = np.zeros_like(fg)
+    shadow = np.zeros_like(fg)
+    sharp = np.zeros_like(fg)
+    exact[15:35, 15:85] = True  # the lit face
+    shadow[35:60, 15:85] = True  # its shade, as neutral and smooth as a shadow
+    sharp[60:63, 10:90] = True  # the face's lower edge
+    exact[85:95, 20:80] = True  # the floor seen under the product
+    shadow[70:85, 20:80] = True  # the shadow the product casts on it, wider than the floor seen
+    sharp[67:70, 10:90] = sharp[67:95, 15:20] = sharp[67:95, 80:85] = True  # the bottom rail and the legs
+    ok = mostly_exact(fg, exact, shadow, sharp)
+    assert not ok[15:60, 15:85].any() and ok[70:95, 20:80].all()
 
 
 def test_a_flat_grey_panel_in_the_frame_is_kept():

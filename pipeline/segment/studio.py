@@ -27,7 +27,7 @@ DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires t
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
 HOLE_LOOKS = 1
 SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
-HOLE_EXACT_SHARE = 0.5  # see mostly_exact
+HOLE_EXACT_SHARE, FLOOR_REACH = 0.5, 0.05  # see mostly_exact
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
 SHADOW_GRADING, SHADOW_DEEP_SHARE = 0.02, 0.1  # see graded_shadows
 SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
@@ -114,7 +114,7 @@ def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_sha
     mean_exact = np.bincount(idx, weights=(residual * exact).ravel(), minlength=n) / np.maximum(n_exact, 1)
     is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
     is_hole[0] = False
-    holes = is_hole[labels] & mostly_exact(fg, exact, smooth_shadow, sharp, level)
+    holes = is_hole[labels] & mostly_exact(fg, exact, smooth_shadow, sharp)
     holes = grow_within(holes, fg & exact, steps=2)
     # The floor seen through a frame darkens smoothly into the shadow under it; a grey part steps away from it.
     n_h, h_labels, h_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
@@ -141,23 +141,23 @@ def graded_shadows(region: np.ndarray, level: np.ndarray) -> np.ndarray:
     return shadow[labels]
 
 
-def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, sharp: np.ndarray,
-                 level: np.ndarray) -> np.ndarray:
-    """The pixels of smooth regions (bounded by sharp detail) of the foreground that are mostly the backdrop itself,
-    or the backdrop and a shadow on it (graded, or deeper than a pale panel's shade). A lit white face that matches
-    the backdrop runs on, without an edge, into its own flat shade; the backdrop seen through a product is framed
-    by it."""
+def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """The pixels of smooth regions of the foreground (bounded by sharp detail) in which the backdrop may be seen:
+    regions mostly the backdrop itself, or reaching down to where the product stands (the floor under it and the
+    shadow cast on it). A lit white face matching the backdrop higher up runs on, without an edge, into its own
+    shade: it is product."""
     smooth = fg & (exact | (smooth_shadow & ~sharp))
-    n, labels = cv2.connectedComponents(smooth.astype(np.uint8), connectivity=4)
-    idx = labels.ravel()
-    area = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
-    share = np.bincount(idx, weights=exact.ravel(), minlength=n) / area
-    shaded = (smooth & ~exact).ravel()
-    n_shaded = np.maximum(np.bincount(idx, weights=shaded, minlength=n), 1)
-    mean = np.bincount(idx, weights=level.ravel() * shaded, minlength=n) / n_shaded
-    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2 * shaded, minlength=n) / n_shaded - mean**2, 0))
-    deep = np.bincount(idx, weights=(level.ravel() < PANEL_SHADE) & shaded, minlength=n) / n_shaded
-    ok = share >= HOLE_EXACT_SHARE
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(smooth.astype(np.uint8), connectivity=4)
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=n) / area
+    # The floor seen under a product and the shadow the product casts on it reach down to where the product stands.
+    r = max(2, round(0.005 * max(fg.shape)))
+    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    rows = np.flatnonzero((body if body.any() else fg).any(axis=1))  # its solid parts: not a speck or a hairline
+    top, bottom = rows[0], rows[-1]
+    lowest = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] - 1
+    on_floor = lowest >= bottom - FLOOR_REACH * (bottom - top + 1)
+    ok = (share >= HOLE_EXACT_SHARE) | on_floor
     ok[0] = False
     return ok[labels]
 
