@@ -12,7 +12,7 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import backdrop_holes, mostly_exact, shading_field, thin_parts
+from pipeline.segment.studio import backdrop_holes, framed_gaps, mostly_exact, shading_field, thin_parts
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -200,3 +200,18 @@ def test_sam2_is_prompted_away_from_the_holes_of_the_classical_pass():
     negatives_in_holes = [p for p, lab in zip(points, labels) if lab == 0 and holes[int(p[1]), int(p[0])]]
     positives = [p for p, lab in zip(points, labels) if lab == 1]
     assert len(negatives_in_holes) == 2 and all(mask[int(p[1]), int(p[0])] for p in positives)
+
+
+def test_a_pale_face_beside_one_dark_part_is_not_a_framed_gap():
+    """Pale gaps framed by dark product all round are the floor between legs; a white chair shell standing in front
+    of a dark sofa meets dark product along one side only."""
+    residual = np.zeros((100, 100), np.float32)
+    fg = np.zeros((100, 100), bool)
+    fg[20:80, 20:80] = True
+    residual[20:80, 20:80] = 40.0  # dark product all round
+    residual[30:70, 30:70] = 3.0  # a pale gap in it
+    assert framed_gaps(fg, residual, 2.0)[35:65, 35:65].all()
+    residual[20:80, 20:80] = 1.0  # now a faint outline on three sides ...
+    residual[20:30, 20:80] = 40.0  # ... and the dark sofa along the top
+    residual[30:70, 30:70] = 3.0
+    assert not framed_gaps(fg, residual, 2.0).any()

@@ -7,11 +7,15 @@
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
-   the inside of rings and frames), grown smoothly into the shadow that darkens them; pale gaps framed all round
-   by dark product are holes too; looked for again as each look tells more of the light.
+   the inside of rings and frames), where the smooth region around them is mostly the backdrop or reaches down to
+   where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
+   up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
+   is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
+   tells more of the light.
 5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
    graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
-6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, goes.
+6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
+   into it, goes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from .common import flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
-HOLE_LOOKS = 1
+HOLE_LOOKS = 1  # looks for holes again with the light the holes found so far tell
 SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
 HOLE_EXACT_SHARE, FLOOR_REACH = 0.5, 0.05  # see mostly_exact
 PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
