@@ -215,3 +215,16 @@ def test_a_pale_face_beside_one_dark_part_is_not_a_framed_gap():
     residual[20:30, 20:80] = 40.0  # ... and the dark sofa along the top
     residual[30:70, 30:70] = 3.0
     assert not framed_gaps(fg, residual, 2.0).any()
+
+
+def test_specks_of_the_band_go_but_a_wire_joined_to_the_product_stays():
+    from pipeline.segment.matte import drop_specks
+
+    alpha = np.zeros((100, 100), np.float32)
+    solid = np.zeros((100, 100), bool)
+    alpha[20:60, 20:60] = 1.0
+    solid[22:58, 22:58] = True
+    alpha[60:95, 39:40] = 0.6  # a one-pixel wire hanging from the product, all band
+    alpha[80:82, 70:72] = 0.3  # a speck of backdrop noise beside it
+    drop_specks(alpha, solid, 25)
+    assert alpha[60:95, 39].min() == np.float32(0.6) and not alpha[80:82, 70:72].any()

@@ -30,6 +30,7 @@ RIM_DEPTH = 4  # working-size pixels inside the band where a pale rim may be rin
 SHARPNESS = 8  # how strongly the product colour beside a band pixel is taken from its most distinct neighbour
 RINGING = 0.1  # share of the product's contrast that JPEG ringing reaches beside its edge
 BACKDROP_NOISE = 1.0  # x the full-size noise: pixels this close to the backdrop are the backdrop
+SPECK_SIDE = 2 * KNOWN_BAND + 1  # working-size pixels: islands of the band no larger than this square are specks
 WEAK_SPAN = 5.0  # x noise: a product colour closer than this to the backdrop is no evidence (JPEG ringing)
 
 
@@ -76,6 +77,7 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     if coarse.holes.any():
         hole = cv2.resize(coarse.holes.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         alpha[hole & ~band] = 0.0
+    drop_specks(alpha, solid, SPECK_SIDE**2 / coarse.scale**2)
     # Edge colours without the old backdrop: F = (I - (1 - a) B) / a.
     foreground = full.copy()
     soft = (value > 0.0) & (value < 0.999)
@@ -83,6 +85,19 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     f = (pixels[soft] - (1 - av) * back[soft]) / np.maximum(av, 0.25)
     foreground[ys[soft], xs[soft]] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
     return alpha, foreground
+
+
+def drop_specks(alpha: np.ndarray, solid: np.ndarray, max_area: float) -> None:
+    """Small islands of the band with no solid product in them are noise on the backdrop the matting picked up (pale
+    specks beside legs on a dark background); a wire or a leg joins the product or is longer."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return
+    anchored = np.bincount(labels[solid], minlength=n) > 0
+    speck = ~anchored & (stats[:, cv2.CC_STAT_AREA] <= max_area)
+    speck[0] = False
+    if speck.any():
+        alpha[speck[labels]] = 0.0
 
 
 def _shadow_line(pixels: np.ndarray, back: np.ndarray) -> np.ndarray:
