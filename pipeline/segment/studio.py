@@ -156,7 +156,8 @@ def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, s
     share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=n) / area
     # The floor seen under a product and the shadow the product casts on it reach down to where the product stands.
     r = max(2, round(0.005 * max(fg.shape)))
-    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk)
     rows = np.flatnonzero((body if body.any() else fg).any(axis=1))  # its solid parts: not a speck or a hairline
     top, bottom = rows[0], rows[-1]
     lowest = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] - 1
