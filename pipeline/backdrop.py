@@ -77,7 +77,8 @@ def fit_backdrop(lab: np.ndarray, sample: np.ndarray) -> tuple[BackdropModel, np
         keep = new_keep
     noise = float(np.median(resid[keep]) * 1.4826) if keep.any() else INLIER_DE
     model = BackdropModel(coeffs=coeffs, noise=max(noise, 0.3))
-    residual = np.sqrt(((lab - model.predict(h, w)) ** 2).sum(axis=2))
+    d = lab - model.predict(h, w)
+    residual = np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
     return model, residual
 
 

@@ -190,7 +190,17 @@ def coarse_to_wire(co: Coarse, codec: Codec | None = None) -> Wire:
     c = _codec(codec)
     return {"mask": c.image(co.mask, _mask_png), "image": c.image(co.image), "scale": co.scale,
             "model": None if co.model is None else {"coeffs": co.model.coeffs.tolist(), "noise": co.model.noise},
-            "removed": list(co.removed), "holes": c.image(co.holes, _mask_png)}
+            "removed": list(co.removed), "holes": c.image(co.holes, _mask_png),
+            "shading": None if co.shading is None else c.image(co.shading, _shading_png)}
+
+
+def _shading_png(shading: np.ndarray) -> bytes:
+    """L offsets (-100..100) as 16-bit steps of 1/300."""
+    return _png(np.clip((shading + 100.0) * 300.0 + 0.5, 0, 65535).astype(np.uint16))
+
+
+def _shading_unpng(data: bytes) -> np.ndarray:
+    return _unpng(data).astype(np.float32) / 300.0 - 100.0
 
 
 def coarse_from_wire(w: Wire, codec: Codec | None = None) -> Coarse:
@@ -198,7 +208,8 @@ def coarse_from_wire(w: Wire, codec: Codec | None = None) -> Coarse:
     model = None if w["model"] is None else BackdropModel(coeffs=np.asarray(w["model"]["coeffs"]),
                                                          noise=w["model"]["noise"])
     return Coarse(mask=c.array(w["mask"], _mask_unpng), image=c.array(w["image"]), scale=w["scale"], model=model,
-                  removed=tuple(w["removed"]), holes=c.array(w["holes"], _mask_unpng))
+                  removed=tuple(w["removed"]), holes=c.array(w["holes"], _mask_unpng),
+                  shading=None if w.get("shading") is None else c.array(w["shading"], _shading_unpng))
 
 
 def analysis_to_wire(a: Analysis) -> Wire:

@@ -24,14 +24,20 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def prompts_from_mask(mask: np.ndarray, positives: int = 3, negatives: int = 2):
-    """Box (x0, y0, x1, y1), positive points deep inside the mask, negative points far outside it (pixels of mask)."""
+def prompts_from_mask(mask: np.ndarray, positives: int = 3, negatives: int = 2, holes: np.ndarray | None = None,
+                      hole_points: int = 2):
+    """Box (x0, y0, x1, y1), positive points deep inside the mask, negative points far outside it and, when the
+    classical pass found holes (the backdrop seen through a frame or a mesh), in the widest of them: SAM then opens
+    them too (pixels of mask)."""
     ys, xs = np.nonzero(mask)
     box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
     inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    prompts = [(inside, 1, positives), (outside, 0, negatives)]
+    if holes is not None and holes.any():
+        prompts.append((cv2.distanceTransform(holes.astype(np.uint8), cv2.DIST_L2, 5), 0, hole_points))
     points, labels = [], []
-    for dist, label, count in ((inside, 1, positives), (outside, 0, negatives)):
+    for dist, label, count in prompts:
         d = dist.copy()
         for _ in range(count):
             y, x = np.unravel_index(int(np.argmax(d)), d.shape)
@@ -63,10 +69,11 @@ class Sam2Segmenter:
         return self
 
     @torch.inference_mode()
-    def mask(self, image: np.ndarray, prior: np.ndarray) -> np.ndarray:
-        """Bool mask at the size of ``image`` (RGB uint8), prompted from ``prior`` (bool, same size)."""
+    def mask(self, image: np.ndarray, prior: np.ndarray, holes: np.ndarray | None = None) -> np.ndarray:
+        """Bool mask at the size of ``image`` (RGB uint8), prompted from ``prior`` and its ``holes`` (bool, same
+        size)."""
         h, w = image.shape[:2]
-        box, points, labels = prompts_from_mask(prior)
+        box, points, labels = prompts_from_mask(prior, holes=holes)
         x = cv2.resize(image, (self.side, self.side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         x = (x - MEAN) / STD
         pixels = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device, self.dtype)
@@ -82,7 +89,9 @@ class Sam2Segmenter:
         return cv2.resize(logits, (w, h), interpolation=cv2.INTER_LINEAR) > 0.0
 
     def segment(self, norm: Normalized, coarse: Coarse, analysis: Analysis) -> Matte:
-        mask = self.mask(coarse.image, coarse.mask)
+        mask = self.mask(coarse.image, coarse.mask, coarse.holes)
+        if coarse.model is not None:  # on a studio backdrop the holes the backdrop model found are backdrop
+            mask &= ~coarse.holes
         if mask.sum() < 16:  # nothing found: keep the classical answer rather than an empty product
             mask = coarse.mask
         matte = refine(norm, replace(coarse, mask=mask))

@@ -1,0 +1,143 @@
+"""Pass ``overlays``: what was drawn on the photo rather than photographed (colour swatches, inset circles and their
+pointer lines, dimension lines and their labels, specks) is dropped; every product of a set is kept."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Drop specks and overlays drawn on the photo (colour swatches, inset circles and their pointer lines,
+    detached dimension lines); keep every product of a set."""
+    radius = max(2, round(0.005 * max(fg.shape)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk) > 0
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        fg, outside = _drop_lines_outside(fg, body)
+        fg, lines = _drop_detached_lines(fg, body)
+        return fg, sorted(set(outside + lines))
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    main = 1 + int(np.argmax(areas))
+    overlay = np.zeros(n, bool)
+    removed: list[str] = []
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if i == main or area < max(12, fg.size * 0.0005):
+            continue
+        small = area < areas.max() * 0.35
+        comp = (labels[y : y + h, x : x + w] == i).astype(np.uint8)
+        contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        (_, _), r = cv2.minEnclosingCircle(max(contours, key=cv2.contourArea))
+        if small and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
+            overlay[i] = True
+            removed.append("swatch")
+        elif small and area / (np.pi * r * r + 1e-6) > 0.8:
+            overlay[i] = True
+            removed.append("inset")
+    if not overlay.any():
+        fg, outside = _drop_lines_outside(fg, body)
+        fg, lines = _drop_detached_lines(fg, body)
+        return fg, sorted(set(outside + lines))
+    drop = overlay[labels]
+    # Pointer lines hang from the removed overlays: thin parts of the mask that touch them go too.
+    thin = fg & ~body
+    touching = cv2.dilate(drop.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    tn, tlabels = cv2.connectedComponents(thin.astype(np.uint8), connectivity=8)
+    hit = np.zeros(tn, bool)
+    hit[np.unique(tlabels[touching & thin])] = True
+    hit[0] = False
+    grown = cv2.dilate(drop.astype(np.uint8), disk) > 0
+    kept = fg & ~(grown & fg & ~body) & ~drop & ~hit[tlabels]
+    kept, lines = _drop_detached_lines(kept, body & ~drop)
+    return kept, sorted(set(removed + lines))
+
+
+def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Dimension lines and their labels drawn beside the product: thin strokes (no solid body) lying outside the
+    outline of the product's solid parts, and the small labels hanging on them. Thin parts of the product itself
+    (legs, wires, rails, slats between two rails) lie within that outline."""
+    n_body, body_labels, body_stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    if n_body <= 1:
+        return fg, []
+    main = 1 + int(np.argmax(body_stats[1:, cv2.CC_STAT_AREA]))
+    # The outline of every solid part of the product together (a chair's back rail and its seat frame its slats).
+    parts = body_stats[:, cv2.CC_STAT_AREA] >= 0.05 * body_stats[main, cv2.CC_STAT_AREA]
+    parts[0] = False
+    hull = np.zeros(fg.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(parts[body_labels].astype(np.uint8))), 1)
+    inside = hull > 0
+    thin = fg & ~body
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(thin.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return fg, []
+    outside = np.bincount(labels.ravel(), weights=~inside.ravel(), minlength=n) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    lines = (outside > 0.5) & (long_side >= 0.05 * max(fg.shape))
+    lines[0] = False
+    bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
+    for i in np.nonzero(lines)[0]:
+        part = labels == i
+        if bare[i]:
+            lines[i] = _axis_aligned(part) or not _hangs_from(part, body)  # a leaning leg hangs from the body
+        else:  # a stroke with its label written on it; a mesh or a row of slats is no single stroke
+            lines[i] = _axis_aligned(part)
+    if not lines.any():
+        return fg, []
+    dropped = lines[labels]
+    kept = fg & ~dropped
+    # Labels: small solid pieces outside the main outline that hung on a dropped line.
+    near_line = cv2.dilate(dropped.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    m, parts, part_stats, _ = cv2.connectedComponentsWithStats(kept.astype(np.uint8), connectivity=8)
+    main_area = body_stats[main, cv2.CC_STAT_AREA]
+    idx = parts.ravel()
+    share_out = np.bincount(idx, weights=~inside.ravel(), minlength=m) / np.maximum(part_stats[:, cv2.CC_STAT_AREA], 1)
+    touches = np.bincount(idx, weights=near_line.ravel(), minlength=m) > 0
+    has_main = np.bincount(idx, weights=(body_labels == main).ravel(), minlength=m) > 0
+    label = touches & ~has_main & (share_out > 0.6) & (part_stats[:, cv2.CC_STAT_AREA] < 0.05 * main_area)
+    label[0] = False
+    return kept & ~label[parts], ["dimension line"]
+
+
+def _axis_aligned(part: np.ndarray, tolerance_deg: float = 2.0) -> bool:
+    """A dimension line is one straight stroke (its end ticks aside), drawn level or plumb; legs and rods lean as
+    the product stands, and a mesh or a row of slats is no single stroke."""
+    ys, xs = np.nonzero(part)
+    if len(xs) < 3:
+        return False
+    pts = np.stack([xs, ys]).astype(np.float64)
+    centre = pts.mean(axis=1, keepdims=True)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    angle = abs(np.degrees(np.arctan2(major[1], major[0]))) % 90.0
+    across = np.array([-major[1], major[0]]) @ (pts - centre)
+    off_axis = np.abs(across - np.median(across))  # the stroke itself, not the mean that its label pulls aside
+    return min(angle, 90.0 - angle) <= tolerance_deg and float((off_axis <= 2.5).mean()) >= 0.6
+
+
+def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
+    """A leg, a rod or a wire hangs from the body at one place; a dimension line is drawn beside it, touching it at
+    both end ticks or not at all."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    if not touch.any():
+        return False
+    n, _ = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
+    return n - 1 == 1
+
+
+def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Components that are only thin strokes (no solid body) and small next to the product: lines and text."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return fg, []
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    solid = np.bincount(labels.ravel(), weights=body.ravel(), minlength=n)
+    keep = np.ones(n, bool)
+    keep[0] = False
+    for i in range(1, n):
+        area = stats[i, cv2.CC_STAT_AREA]
+        if area < max(12, fg.size * 0.0005) or (solid[i] < 0.05 * area and area < areas.max() * 0.2):
+            keep[i] = False
+    dropped = [i for i in range(1, n) if not keep[i] and stats[i, cv2.CC_STAT_AREA] >= max(12, fg.size * 0.0005)]
+    return keep[labels], (["line"] if dropped else [])

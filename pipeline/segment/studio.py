@@ -1,0 +1,381 @@
+"""Strategy ``studio``: the product on a white, off-white, tinted or graded backdrop, in named passes.
+
+1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
+2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
+   from the border; only sharp detail blocks the flood (a product's edge, and thin parts found by their top-hats:
+   wires, rods, strings, legs), not the slow ramp of a soft shadow.
+3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
+   (trusted only close to where it was measured).
+4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
+   the inside of rings and frames), where the smooth region around them is mostly the backdrop or reaches down to
+   where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
+   up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
+   is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
+   tells more of the light.
+5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
+   graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
+6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
+   into it, goes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..backdrop import BackdropModel, border_mask, fit_backdrop
+from ..color import lab_to_rgb, rgb_to_lab
+from .common import flood_from_border, grow_within, length, level_of, spread
+
+DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
+SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
+HOLE_LOOKS = 1  # looks for holes again with the light the holes found so far tell
+SHADOW_STEP, SHADOW_REACH, SHADOW_SEED = 0.03, 40, 50  # a shadow's level changes less than this from pixel to pixel
+HOLE_EXACT_SHARE, FLOOR_REACH = 0.5, 0.05  # see mostly_exact
+PANEL_SHADE = 0.9  # white and pale grey panels are at most this much darker than the backdrop
+SHADOW_GRADING, SHADOW_DEEP_SHARE = 0.02, 0.1  # see graded_shadows
+SHADOW_FLATNESS = 0.07  # a shadow darkens every channel alike, to within this share
+WARM_SHADOW_FLATNESS = 0.12  # under a product the shadow takes some of its colour (light bounced off wood)
+EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above the backdrop's own (99th percentile)
+SPECK = 14  # px: sharp detail in smaller pieces than this is noise
+EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
+PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
+THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
+
+
+def detail(lab: np.ndarray) -> np.ndarray:
+    """How much each pixel stands out of its smoothed surroundings (Lab units): large at edges and thin parts, small
+    on flat areas and on the slow ramps of soft shadows."""
+    smooth = cv2.GaussianBlur(lab, (0, 0), DETAIL_SIGMA)
+    return length(lab - smooth)
+
+
+def _edge_strength(lab: np.ndarray) -> np.ndarray:
+    """Colour change across each pixel's 3x3 neighbourhood (Lab units)."""
+    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    return length(grad)
+
+
+def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
+    """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
+    the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
+    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
+    light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
+    return np.maximum(dark, light) > 2.0 * edge_t
+
+
+def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Outlines and wires run on; sensor and JPEG noise in a shadow makes specks."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False
+    return keep[labels]
+
+
+def shadow_like(ratio: np.ndarray) -> np.ndarray:
+    """The backdrop darkened: every channel scaled alike, by 0.3-1 (``ratio`` is image / backdrop, per channel)."""
+    level = level_of(ratio)
+    return (spread(ratio) < SHADOW_FLATNESS) & (level > 0.3) & (level < 1.0)
+
+
+def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``offset`` (HxW) measured where ``known``, spread smoothly everywhere else (normalized convolution, a near
+    scale where the known pixels are close, a far one elsewhere)."""
+    m = known.astype(np.float32)
+    v = np.where(known, offset, 0).astype(np.float32)
+    out = np.zeros_like(v)
+    weight_left = np.ones_like(v)
+    for sigma in SHADING_SIGMAS:
+        num, den = cv2.GaussianBlur(v, (0, 0), sigma), cv2.GaussianBlur(m, (0, 0), sigma)
+        est = num / np.maximum(den, 1e-6)
+        w = np.clip(den / 0.2, 0, 1) if sigma != SHADING_SIGMAS[-1] else np.ones_like(den)
+        out += weight_left * w * np.where(den > 1e-6, est, 0)
+        weight_left *= 1 - w
+    return out
+
+
+def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Distance to the local backdrop where its shading was measured close by, to the plain model elsewhere: light
+    guessed far into a pale face would make the face look like the backdrop."""
+    near = cv2.GaussianBlur(known.astype(np.float32), (0, 0), SHADING_SIGMAS[0]) >= 0.2
+    return np.where(near, np.minimum(local, model), model)
+
+
+def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
+                   sharp: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Enclosed regions of the foreground that match the local backdrop: most of their
+    pixels within ``t_bg`` of it and those well within it on average (a white face a few dE off the backdrop is not a
+    hole, however big), the rest a smooth shadow of it (the floor seen through a frame)."""
+    exact = residual < t_bg
+    cand = fg & exact  # a backdrop-coloured pixel is a candidate even beside a wire
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    n_exact = np.bincount(idx, weights=exact.ravel(), minlength=n)
+    mean_exact = np.bincount(idx, weights=(residual * exact).ravel(), minlength=n) / np.maximum(n_exact, 1)
+    is_hole = (n_exact >= 0.5 * area) & (mean_exact < 0.7 * t_bg) & (n_exact >= 1)
+    is_hole[0] = False
+    holes = is_hole[labels] & mostly_exact(fg, exact, smooth_shadow, sharp)
+    holes = grow_within(holes, fg & exact, steps=2)
+    # The floor seen through a frame darkens smoothly into the shadow under it; a grey part steps away from it.
+    n_h, h_labels, h_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    seen = h_stats[:, cv2.CC_STAT_AREA] >= SHADOW_SEED  # a stretch of floor, not a speck inside a pale face
+    seen[0] = False
+    grown = grow_smoothly(seen[h_labels], fg & smooth_shadow & ~sharp, level, SHADOW_STEP, SHADOW_REACH)
+    holes = holes | (grown & graded_shadows(grown & ~holes, level))
+    return holes | framed_gaps(fg & ~holes, residual, t_bg)
+
+
+def graded_shadows(region: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The parts of ``region`` that are a shadow: graded, and somewhere deeper than a pale panel's shade. A white
+    face in light shade is as flat as it is pale, however smoothly it meets a hole."""
+    n, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return region
+    idx = labels.ravel()
+    area = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    deep = np.bincount(idx, weights=(level < PANEL_SHADE).ravel(), minlength=n) / area
+    shadow = (std > SHADOW_GRADING) | (deep > SHADOW_DEEP_SHARE)
+    shadow[0] = False
+    return shadow[labels]
+
+
+def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """The pixels of smooth regions of the foreground (bounded by sharp detail) in which the backdrop may be seen:
+    regions mostly the backdrop itself, or reaching down to where the product stands (the floor under it and the
+    shadow cast on it). A lit white face matching the backdrop higher up runs on, without an edge, into its own
+    shade: it is product."""
+    smooth = fg & (exact | (smooth_shadow & ~sharp))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(smooth.astype(np.uint8), connectivity=4)
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    share = np.bincount(labels.ravel(), weights=exact.ravel(), minlength=n) / area
+    # The floor seen under a product and the shadow the product casts on it reach down to where the product stands.
+    r = max(2, round(0.005 * max(fg.shape)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk)
+    rows = np.flatnonzero((body if body.any() else fg).any(axis=1))  # its solid parts: not a speck or a hairline
+    top, bottom = rows[0], rows[-1]
+    lowest = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] - 1
+    on_floor = lowest >= bottom - FLOOR_REACH * (bottom - top + 1)
+    ok = (share >= HOLE_EXACT_SHARE) | on_floor
+    ok[0] = False
+    return ok[labels]
+
+
+def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, step: float, reach: int) -> np.ndarray:
+    """Grow ``region`` onto ``allowed`` pixels whose ``level`` is within ``step`` of a neighbour already in it."""
+    k = np.ones((3, 3), np.uint8)
+    level = level.astype(np.float32)
+    for _ in range(reach):
+        hi = cv2.dilate(np.where(region, level, -1e3).astype(np.float32), k)
+        lo = -cv2.dilate(np.where(region, -level, -1e3).astype(np.float32), k)
+        add = allowed & ~region & (hi > -1e2) & ((np.abs(level - hi) < step) | (np.abs(level - lo) < step))
+        if not add.any():
+            break
+        region = region | add
+    return region
+
+
+def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
+    """Enclosed regions near the backdrop's colour (within ``PALE_GAP`` x ``t_bg``; compression noise keeps them from
+    matching it exactly) framed by product far from it: the floor between dark legs and wires. A pale face framed
+    by a faint outline is not one: its frame is as pale as it is; nor a pale part that meets the backdrop."""
+    cand = fg & (residual < PALE_GAP * t_bg)
+    n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    area = np.maximum(np.bincount(labels.ravel(), minlength=n), 1).astype(np.float64)
+    inner = np.bincount(labels.ravel(), weights=residual.ravel(), minlength=n) / area
+    ring = ~cand  # the backdrop and the holes around count too: a gap is framed by product all round
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    on_ring = ring & (around > 0)
+    ring_n = np.bincount(around[on_ring], minlength=n)
+    # Framed all round: most of the frame far from the backdrop, not one dark part beside a pale face.
+    far = residual > FRAME_CONTRAST * np.maximum(inner, t_bg)[around]
+    ring_far = np.bincount(around[on_ring], weights=far[on_ring], minlength=n) / np.maximum(ring_n, 1)
+    gap = (inner < 0.6 * PALE_GAP * t_bg) & (ring_far >= FRAME_SHARE) & (ring_n >= 4)
+    gap[0] = False
+    return gap[labels]
+
+
+def _outlined_panels(ratio: np.ndarray, background: np.ndarray, exact_bg: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """White product faces the flood entered where the product meets a shadow of the same grey: inside the flooded
+    backdrop, large regions a constant step darker than the backdrop (a shadow fades instead) whose outline is mostly
+    a real edge (a shadow's is soft)."""
+    h, w = background.shape
+    level = level_of(ratio)
+    darker = (background & ~exact_bg & (level < 0.985)).astype(np.uint8)
+    r = max(2, round(0.006 * max(h, w)))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    cores = cv2.morphologyEx(darker, cv2.MORPH_OPEN, disk)  # cuts the thin joins between a face and a shadow
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cores, connectivity=4)
+    if n <= 1:
+        return np.zeros_like(background)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    candidates = (area >= background.size * 0.004) & (std < 0.012) & (mean > 0.85)
+    candidates[0] = False
+    out = np.zeros_like(background)
+    ring_k = np.ones((3, 3), np.uint8)
+    near_edges = cv2.dilate(edges.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    for i in np.nonzero(candidates)[0]:
+        comp = cv2.dilate((labels == i).astype(np.uint8), disk) & darker  # back to the full face
+        outline = (cv2.morphologyEx(comp, cv2.MORPH_GRADIENT, ring_k) > 0) & ~(comp > 0)
+        if outline.any() and near_edges[outline].mean() > 0.6:
+            out |= comp > 0
+    return out
+
+
+def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray, grad: np.ndarray,
+                      edge_t: float, flatness: float = SHADOW_FLATNESS, gradual: np.ndarray | None = None) -> np.ndarray:
+    """Shadows the flood could not enter (their ramps read as edges): regions of the foreground that are the
+    backdrop's colour made darker, graded rather than flat (a flat one is a white panel), touching the backdrop,
+    in the lower part of the product."""
+    level = level_of(ratio)
+    tint = fg & (level > 0.3) & (level < 0.985) & (spread(ratio) < flatness)
+    tint &= grad < edge_t * 6  # not across a hard product edge
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    ys = np.nonzero(fg.any(axis=1))[0]
+    top, bottom = ys[0], ys[-1]
+    near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    touches = np.bincount(idx, weights=near_bg.ravel(), minlength=n) > 0
+    cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
+    lower = cy > top + 0.6 * (bottom - top)
+    # A floor shadow is a small, flat share of the product, never a tall block.
+    small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
+    heights = stats[:, cv2.CC_STAT_HEIGHT]
+    # A thin wide strip along the bottom is the floor's contact shadow even when it is flat.
+    strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
+    # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
+    reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
+    under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
+    # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
+    # panel meets it with one, however faint).
+    rim = near_bg & ~fg
+    rim_labels = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    on_rim = rim & (rim_labels > 0)
+    rim_n = np.bincount(rim_labels[on_rim], minlength=n)
+    rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
+    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
+    shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
+    if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
+        meet = (labels > 0) & near_bg
+        meet_n = np.bincount(labels[meet], minlength=n)
+        meet_gradual = np.bincount(labels[meet], weights=gradual[meet], minlength=n) / np.maximum(meet_n, 1)
+        shadow &= meet_gradual >= 0.5
+    shadow[0] = False
+    return shadow[labels]
+
+
+def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel, np.ndarray]:
+    """(foreground, holes, backdrop model, shading) at the size of ``image`` (RGB uint8) on a studio backdrop."""
+    lab = rgb_to_lab(image)
+    h, w = lab.shape[:2]
+    model, dist = fit_backdrop(lab, border_mask(h, w))
+    bg = model.predict(h, w)
+    n = model.noise
+    t_bg = max(2.0, 3.5 * n)
+    det = detail(lab)
+    quiet = border_mask(h, w) & (dist < t_bg)
+    det_noise = float(np.percentile(det[quiet], 99)) if quiet.sum() > 20 else 1.0
+    edge_t = max(EDGE_FLOOR, EDGE_OVER_NOISE * det_noise)
+    thin = thin_parts(lab[:, :, 0], edge_t)
+    sharp = (det > edge_t) | thin
+    sharp = cv2.dilate(sharp.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0  # closes one-pixel gaps in an outline
+    sharp = _without_specks(sharp, SPECK)
+    bg_rgb = np.maximum(lab_to_rgb(bg).astype(np.float32), 8.0)
+    ratio = image.astype(np.float32) / bg_rgb
+    shadowed = shadow_like(ratio)
+    level = level_of(ratio)
+    # A shadow darkens the backdrop gradually; a grey part steps away from it, even where its outline is faint.
+    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
+    like_bg = (dist < t_bg) | shadowed
+    # Soft product edges (a blurred outline, a pale panel's rim) block a flood into shadow-like pixels as well; the
+    # backdrop's own pixels pass on sharp detail alone.
+    soft_edge = cv2.dilate((_edge_strength(lab) > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
+    # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
+    background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
+    offset = lab[:, :, 0] - bg[:, :, 0]
+    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    grad = length(grad)
+    fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
+    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=gradual)
+    # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
+    # would otherwise teach the shading its own shade and then match it.
+    shading = shading_field(offset, ~fg)
+    local = bg.copy()
+    local[:, :, 0] += shading
+    residual = trusted_residual(length(lab - local), dist, ~fg)
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+    # Holes tell more of the light: each look with their pixels known finds the holes a step deeper in a mesh.
+    for _ in range(HOLE_LOOKS):
+        shading = shading_field(offset, ~fg | holes)
+        local[:, :, 0] = bg[:, :, 0] + shading
+        residual = trusted_residual(length(lab - local), dist, ~fg | holes)
+        found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+        if (found == holes).all():
+            break
+        holes = found
+    holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
+    return fg & ~holes, holes, model, shading
+
+
+def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
+                         edge_t: float) -> np.ndarray:
+    """Shadows cast inside the product's frame (under a tabletop, between legs), seen through its holes: broad
+    regions (``fg`` comes without thin parts) of the backdrop's colour made darker (tinted a little by light bounced
+    off the product), graded, free of product detail, whose outline runs along a hole for a good part of its
+    length."""
+    level = level_of(ratio)
+    tint = fg & (level > 0.3) & (level < 0.985) & (spread(ratio) < WARM_SHADOW_FLATNESS)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(tint.astype(np.uint8), connectivity=4)
+    if n <= 1 or not holes.any():
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    busy = np.bincount(idx, weights=det.ravel(), minlength=n) / area
+    around = cv2.dilate(labels.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int64)
+    outline = (labels == 0) & (around > 0)
+    out_n = np.bincount(around[outline], minlength=n)
+    on_hole = np.bincount(around[outline & holes], minlength=n) / np.maximum(out_n, 1)
+    # Deeper than a pale panel's shade.
+    # A shadow fades into the backdrop it is cast on; a shaded white face meets the backdrop beside it in a step.
+    meet = outline & holes
+    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
+    fades = np.bincount(around[meet], weights=gradual[meet], minlength=n) / np.maximum(
+        np.bincount(around[meet], minlength=n), 1)
+    shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20) & (mean < PANEL_SHADE)
+    shadow &= fades >= 0.5
+    shadow[0] = False
+    if shadow.any():  # cast on a stretch of backdrop, not around a little opening in the product (a key's eye)
+        n_holes, hole_labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+        for i in np.nonzero(shadow)[0]:
+            contact = outline & holes & (around == i)
+            touching = np.unique(hole_labels[contact])
+            # Light comes from above: the shadow hangs under a part and meets the backdrop along its lower side.
+            top, height = stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_HEIGHT]
+            below = np.nonzero(contact)[0].mean() > top + 0.6 * height
+            shadow[i] = below and hole_stats[touching[touching > 0], cv2.CC_STAT_AREA].sum() >= 0.5 * area[i]
+    return shadow[labels]
+
+
+def backdrop_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel]:
+    """(foreground, holes, backdrop model) at the size of ``image`` on a studio backdrop, before overlays."""
+    fg, holes, model, _ = studio_foreground(image)
+    return fg, holes, model
