@@ -27,6 +27,11 @@ def _timeless(icc: bytes) -> bytes:
 _SRGB_ICC = _timeless(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
 
 
+SHARPEN_SIGMA = 1.2
+_TILE = 128  # sharpening is computed only on tiles of this size that hold an edge
+_HALO = 8  # > the Gaussian kernel's radius (4 px at sigma 1.2 for 8-bit images): a tile's blur is the whole image's
+
+
 def upscale_background(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Lanczos to ``size`` plus unsharp masking weighted by local edges, so flat areas stay smooth."""
     if (background.shape[1], background.shape[0]) == size:
@@ -40,10 +45,31 @@ def upscale_background(background: np.ndarray, size: tuple[int, int]) -> np.ndar
     weight_small = np.clip((edges - 4.0) / 20.0, 0.0, 1.0) * 0.6  # steps under 4 levels are noise, not edges
     if weight_small.max() < 0.05:
         return up
-    weight = cv2.resize(weight_small, size, interpolation=cv2.INTER_LINEAR)[:, :, None]
-    blur = cv2.GaussianBlur(up, (0, 0), 1.2)
-    sharp = up.astype(np.float32) + weight * (up.astype(np.float32) - blur.astype(np.float32))
-    return np.clip(sharp + 0.5, 0, 255).astype(np.uint8)
+    weight = cv2.resize(weight_small, size, interpolation=cv2.INTER_LINEAR)
+    # A studio background has few edges (the horizon, the shadow's rim): where the weight is 0 the sharpened pixel
+    # is the upscaled one, so only the tiles that hold an edge are blurred and sharpened.
+    h, w = up.shape[:2]
+    out_tiles = []
+    for y0, x0 in zip(*np.nonzero(_tiles_with(weight > 0))):
+        y0, x0 = y0 * _TILE, x0 * _TILE
+        y1, x1 = min(h, y0 + _TILE), min(w, x0 + _TILE)
+        hy0, hx0, hy1, hx1 = max(0, y0 - _HALO), max(0, x0 - _HALO), min(h, y1 + _HALO), min(w, x1 + _HALO)
+        blur = cv2.GaussianBlur(up[hy0:hy1, hx0:hx1], (0, 0), SHARPEN_SIGMA)[y0 - hy0 : y1 - hy0, x0 - hx0 : x1 - hx0]
+        tile = up[y0:y1, x0:x1].astype(np.float32)
+        sharp = tile + weight[y0:y1, x0:x1, None] * (tile - blur.astype(np.float32))
+        out_tiles.append((y0, y1, x0, x1, np.clip(sharp + 0.5, 0, 255).astype(np.uint8)))
+    for y0, y1, x0, x1, tile in out_tiles:  # written after all blurs: a blur reads the unsharpened neighbours
+        up[y0:y1, x0:x1] = tile
+    return up
+
+
+def _tiles_with(mask: np.ndarray) -> np.ndarray:
+    """Which _TILE x _TILE tiles of ``mask`` hold a true pixel (bool, one entry per tile)."""
+    h, w = mask.shape
+    th, tw = -(-h // _TILE), -(-w // _TILE)
+    padded = np.zeros((th * _TILE, tw * _TILE), bool)
+    padded[:h, :w] = mask
+    return padded.reshape(th, _TILE, tw, _TILE).any(axis=(1, 3))
 
 
 @dataclass(frozen=True, eq=False)
