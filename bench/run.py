@@ -1,11 +1,16 @@
 """Speed and memory: end-to-end and per-stage latency, peak memory, throughput with 1 and 2 worker processes, and
 how cost grows with image size (generated 0.5-8 MP photos). ``make bench`` runs this, then bench/quality.py.
 
-    python bench/run.py [FOLDER] [--name NAME] [--quick]
+    python bench/run.py [FOLDER] [--name NAME] [--quick] [--against TREE [--rounds N]]
 
 FOLDER defaults to ../shared/samples/seed when it exists, else the bundled samples. Each measurement runs the real
 CLI path (``pipeline.contract.process``: pipeline plus artefact writes) in fresh worker processes. Writes
 ``bench/results/<name>.json``, ``<name>.md`` and ``<name>.png`` (plots).
+
+``--against TREE`` times the white photos only, with this checkout and another one (e.g. ``git worktree add
+/tmp/before main``) in turn, N rounds each in fresh processes, alternating which goes first, and the old service's
+GrabCut mask step (full resolution, 5 iterations) in the same processes: per-stage and end-to-end medians, the
+ratio to GrabCut (issue 14's speed figure) and peak RSS, for both. Writes ``<name>.json`` and ``<name>.md``.
 """
 
 from __future__ import annotations
@@ -94,6 +99,88 @@ def size_scaling(repeats: int) -> list[dict]:
     return rows
 
 
+def _white_worker(tree: str, paths: list[str], grabcut: bool) -> dict:
+    """Process ``paths`` with the checkout at ``tree`` in this fresh process; per-image end-to-end and stage
+    timings, and (with ``grabcut``) the GrabCut step timed on each normalized image."""
+    sys.path.insert(0, tree)
+    from pipeline.contract import process
+    from pipeline.normalize import normalize
+    from pipeline.runner import InProcessExecutor, Job
+    from pipeline.storage import LocalStorage
+
+    from bench.common import baseline_mask
+
+    executor = InProcessExecutor()
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = LocalStorage(tmp)
+        process(Job(source=Path(paths[0]), name="warm-up"), storage, executor)
+        for i, p in enumerate(paths):
+            m = process(Job(source=Path(p), name=f"img{i}"), storage, executor)
+            item = {"total_ms": m["total_ms"], "status": m["status"], "stages": {s["name"]: s["ms"] for s in m["stages"]}}
+            if grabcut:
+                rgb = normalize(Path(p), executor.settings).image
+                t0 = time.perf_counter()
+                baseline_mask(rgb)
+                item["grabcut_ms"] = round((time.perf_counter() - t0) * 1000.0, 1)
+            out.append(item)
+    import pipeline
+
+    return {"items": out, "pipeline": str(Path(pipeline.__file__).parent),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def against(folder: Path, other: Path, rounds: int) -> dict:
+    """This checkout against ``other`` on the white photos of ``folder``, alternating, ``rounds`` each."""
+    paths = [str(c.path) for c in load_cases(folder) if c.label == "white"]
+    trees = {"this": str(Path(__file__).resolve().parent.parent), "against": str(other.resolve())}
+    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    ctx = mp.get_context("spawn")
+    for r in range(rounds):
+        order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+        for key in order:
+            with ctx.Pool(1) as pool:  # a fresh process per round: the peak RSS is this code's alone
+                runs[key].append(pool.apply(_white_worker, (trees[key], paths, r < 2)))
+            print(f"round {r + 1}/{rounds} {key}: {runs[key][-1]['pipeline']}", flush=True)
+    grabcut = [it["grabcut_ms"] for key in runs for run_ in runs[key] for it in run_["items"] if "grabcut_ms" in it]
+    grabcut_median = float(np.median(grabcut))
+    out = {"images": len(paths), "rounds": rounds, "grabcut_ms": summarize(grabcut)}
+    for key, tree in trees.items():
+        per_image = list(zip(*[run_["items"] for run_ in runs[key]]))  # one tuple of rounds per photo
+        ok = [reps for reps in per_image if all(it["status"] == "ok" for it in reps)]
+        total = [float(np.median([it["total_ms"] for it in reps])) for reps in ok]
+        stages = {s: summarize([float(np.median([it["stages"][s] for it in reps])) for reps in ok]) for s in STAGES}
+        end_to_end = summarize(total)
+        out[key] = {"tree": tree, "end_to_end_ms": end_to_end, "stages_ms": stages,
+                    "not_in_stages_ms": summarize([t - sum(np.median([it["stages"][s] for it in reps]) for s in STAGES)
+                                                   for t, reps in zip(total, ok)]),
+                    "ratio_to_grabcut": round(end_to_end["median"] / grabcut_median, 3),
+                    "peak_rss_mb": max(run_["peak_rss_mb"] for run_ in runs[key]), "failed": len(per_image) - len(ok)}
+    return out
+
+
+def against_markdown(name: str, folder: Path, data: dict) -> str:
+    this, other = data["this"], data["against"]
+
+    def row(label: str, a: dict, b: dict) -> list:
+        return [label, b["median"], a["median"], round(a["median"] / b["median"], 3) if b["median"] else "-"]
+
+    rows = [row(s, this["stages_ms"][s], other["stages_ms"][s]) for s in STAGES]
+    rows.append(row("artefacts, events (outside the stages)", this["not_in_stages_ms"], other["not_in_stages_ms"]))
+    rows.append(row("end to end", this["end_to_end_ms"], other["end_to_end_ms"]))
+    return "\n".join([
+        f"# Speed: {name}, this checkout against {other['tree']}", "",
+        f"{data['images']} white photos from {folder}; {machine()['cpus']} CPUs; medians over photos of each photo's "
+        f"median over {data['rounds']} alternating rounds (fresh processes). GrabCut step (full resolution, 5 "
+        f"iterations) median {data['grabcut_ms']['median']} ms in the same processes.", "",
+        markdown_table(["median ms", "against", "this", "this / against"], rows), "",
+        markdown_table(["", "against", "this"], [
+            ["end to end / GrabCut step", other["ratio_to_grabcut"], this["ratio_to_grabcut"]],
+            ["peak RSS MB", other["peak_rss_mb"], this["peak_rss_mb"]],
+            ["failed photos", other["failed"], this["failed"]]]),
+    ])
+
+
 def plot(name: str, lat: dict, throughput: list[dict], scaling: list[dict]) -> Path:
     import matplotlib
 
@@ -134,8 +221,18 @@ def main() -> None:
     ap.add_argument("folder", nargs="?", type=Path)
     ap.add_argument("--name", default="speed")
     ap.add_argument("--quick", action="store_true", help="fewer images and repeats (a smoke run)")
+    ap.add_argument("--against", type=Path, help="another checkout to time on the white photos against this one")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per checkout with --against")
     args = ap.parse_args()
     folder = args.folder or default_folder()
+    if args.against:
+        data = {"name": args.name, "source": str(folder), "machine": machine(),
+                **against(folder, args.against, args.rounds)}
+        write_json(args.name, data)
+        text = against_markdown(args.name, folder, data)
+        (RESULTS / f"{args.name}.md").write_text(text)
+        print(text)
+        return
     paths = [str(c.path) for c in load_cases(folder)]
     if args.quick:
         paths = paths[:4]
