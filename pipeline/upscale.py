@@ -104,14 +104,13 @@ def paste_product(canvas: np.ndarray, matte: Matte, placement: Placement, placed
     (cy, cx), (py, px) = boxes
     a = placed.alpha[py, px]
     out = canvas.copy()
-    patch = out[cy, cx]  # a view: written in place
-    solid = a >= 0.999
-    np.copyto(patch, placed.original[py, px], where=solid[:, :, None])
-    band = (a > 0.0) & ~solid  # only the soft edge is blended, with decontaminated colours
-    if band.any():
-        ab = np.clip(a[band], 0.0, 1.0)[:, None]
-        mixed = edge_colours[py, px][band].astype(np.float32) * ab + patch[band].astype(np.float32) * (1.0 - ab)
-        patch[band] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    patch = out[cy, cx]  # a view (rows apart, pixels contiguous): OpenCV and numpy write it in place
+    cv2.copyTo(placed.original[py, px], (a >= 0.999).view(np.uint8), patch)
+    ys, xs = np.nonzero((a > 0.0) & (a < 0.999))  # only the soft edge is blended, with decontaminated colours
+    if len(ys):
+        ab = np.clip(a[ys, xs], 0.0, 1.0)[:, None]
+        mixed = edge_colours[py, px][ys, xs].astype(np.float32) * ab + patch[ys, xs].astype(np.float32) * (1.0 - ab)
+        patch[ys, xs] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
