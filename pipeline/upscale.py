@@ -129,9 +129,11 @@ def fidelity(placed: PlacedProduct, final: np.ndarray, erode_px: int = 3) -> dic
         return {"delta_e_mean": 0.0, "delta_e_p95": 0.0, "delta_e_max": 0.0, "pixels": 0}
     pick = flat[:: max(1, len(flat) // 100_000)]  # a large product is sampled evenly, not skipped
     rows, cols = np.unravel_index(pick, inside.shape)
-    a_lab = rgb_to_lab(placed.original[py, px][rows, cols])
-    b_lab = rgb_to_lab(final[cy, cx][rows, cols])
-    de = delta_e76(a_lab, b_lab)
+    before, after = placed.original[py, px][rows, cols], final[cy, cx][rows, cols]
+    de = np.zeros(len(pick), np.float32)  # a pixel left as it was differs by exactly 0: only changed ones are converted
+    changed = (before != after).any(axis=1)
+    if changed.any():
+        de[changed] = delta_e76(rgb_to_lab(before[changed]), rgb_to_lab(after[changed]))
     return {
         "delta_e_mean": round(float(de.mean()), 4),
         "delta_e_p95": round(float(np.percentile(de, 95)), 4),
