@@ -10,7 +10,7 @@ CLI path (``pipeline.contract.process``: pipeline plus artefact writes) in fresh
 ``--against TREE`` times the white photos only, with this checkout and another one (e.g. ``git worktree add
 /tmp/before main``), one process each taking turns photo by photo, N rounds, and the old service's GrabCut mask step
 (full resolution, 5 iterations) in the same run: per-stage and end-to-end medians, the ratio to GrabCut (issue 14's
-speed figure) and peak RSS, for both. Writes ``<name>.json`` and ``<name>.md``.
+speed figure) and peak RSS, for both. Writes ``<name>.json``, ``<name>.md`` and ``<name>.png``.
 """
 
 from __future__ import annotations
@@ -205,6 +205,32 @@ def against_markdown(name: str, folder: Path, data: dict) -> str:
     ])
 
 
+def against_plot(name: str, data: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [*STAGES, "outside stages", "end to end"]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    x = np.arange(len(labels))
+    for i, key in enumerate(("against", "this")):
+        d = data[key]
+        med = [d["stages_ms"][s]["median"] for s in STAGES] + [d["not_in_stages_ms"]["median"],
+                                                                d["end_to_end_ms"]["median"]]
+        ax.bar(x + (i - 0.5) * 0.4, med, 0.4, label=f"{key} ({d['ratio_to_grabcut']}x GrabCut)")
+    ax.axhline(data["grabcut_ms"]["median"] * 0.25, color="#a33", ls="--", lw=1, label="0.25x the GrabCut step")
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("median ms per white photo")
+    ax.set_title(f"{name}: this checkout against {data['against']['tree']}")
+    ax.legend()
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.png"
+    fig.savefig(path, dpi=90)
+    return path
+
+
 def plot(name: str, lat: dict, throughput: list[dict], scaling: list[dict]) -> Path:
     import matplotlib
 
@@ -253,7 +279,7 @@ def main() -> None:
         data = {"name": args.name, "source": str(folder), "machine": machine(),
                 **against(folder, args.against, args.rounds)}
         write_json(args.name, data)
-        text = against_markdown(args.name, folder, data)
+        text = against_markdown(args.name, folder, data) + f"\n\nPlot: {against_plot(args.name, data)}"
         (RESULTS / f"{args.name}.md").write_text(text)
         print(text)
         return
