@@ -114,7 +114,8 @@ def _open_checkout(tree: str, out_dir: str, warm_up: str) -> None:
 
 
 def _one_photo(path: str, name: str) -> dict:
-    m = _PIPELINE["process"](_PIPELINE["job"](source=Path(path), name=name), _PIPELINE["storage"], _PIPELINE["executor"])
+    job = _PIPELINE["job"](source=Path(path), name=name)
+    m = _PIPELINE["process"](job, _PIPELINE["storage"], _PIPELINE["executor"])
     return {"total_ms": m["total_ms"], "status": m["status"], "stages": {s["name"]: s["ms"] for s in m["stages"]}}
 
 
