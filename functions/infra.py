@@ -15,7 +15,7 @@ RUNS_DIR = "/runs"
 # Pinned for the containers; tests check each pin satisfies pyproject's ranges.
 CPU_PACKAGES = [
     "numpy==2.4.6", "opencv-python-headless==5.0.0.93", "pillow==13.0.0", "pymatting==1.1.16", "numba==0.68.1",
-    "pydantic==2.14.3", "pydantic-settings==2.16.3", "typer==0.29.2", "rich==15.0.0",
+    "deflate==0.9.0", "pydantic==2.14.3", "pydantic-settings==2.16.3", "typer==0.29.2", "rich==15.0.0",
     "fastapi==0.165.0", "uvicorn==0.54.0", "python-multipart==0.0.34", "httpx==0.28.1",
     "openai==3.54.0", "boto3==1.44.5",
 ]

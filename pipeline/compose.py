@@ -60,14 +60,14 @@ def draw_background(size: tuple[int, int], style: str, horizon: float, wall: np.
         t = y
     else:  # sweep, pastel, dark: the wall curves into the floor without a line
         t = _smoothstep((y - (horizon - 0.18)) / 0.36)
-    t = np.broadcast_to(t, (h, w))[:, :, None]
+    t = t[:, :, None]  # t depends on the row only: the wall-floor blend is one column, widened by the light below
     img = wall[None, None, :] * (1 - t) + floor[None, None, :] * t
     # A soft key light behind the product and a gentle fall-off to the corners.
     dx, dy = (x - light_x) / 0.75, (y - horizon * 0.8) / 0.9
     glow = np.exp(-(dx * dx + dy * dy))[:, :, None].astype(np.float32)
     img = img * (0.93 + 0.09 * glow)
     img += rng.normal(0.0, 0.6, size=(h, w, 1)).astype(np.float32)  # dither against banding
-    return np.clip(img, 0.0, 255.0)
+    return np.clip(img, 0.0, 255.0, out=img)
 
 
 def shadow_layer(alpha_canvas: np.ndarray, ground_y: int, light_dx: float, strength: float,
@@ -151,8 +151,9 @@ def compose(norm: Normalized, matte: Matte, analysis: Analysis, orientation: Ori
     background *= (1.0 - shadow)[:, :, None]
     if style == "white":
         background[shadow < 0.004] = 255.0
+    background += 0.5
     return Scene(
-        background=np.clip(background + 0.5, 0, 255).astype(np.uint8),
+        background=np.clip(background, 0, 255, out=background).astype(np.uint8),
         canvas_size=canvas,
         placement=placement,
         style=style,

@@ -253,14 +253,15 @@ def test_a_killed_workers_image_is_taken_over_by_the_next_delivery(aws, tmp_path
     s3.put_object(Bucket="photos-kill", Key="big.jpg", Body=(ROOT / "samples" / "box_white.jpg").read_bytes())
     env = os.environ | AWS_ENV | {"BGFLOW_AWS_ENDPOINT_URL": url, "OMP_NUM_THREADS": "1", "BGFLOW_LEDGER_LEASE_S": "3"}
     proc = subprocess.Popen([sys.executable, "-m", "events.cli", "s3-worker", "--queue", queue, "--out",
-                             "s3://kill-out/out", "--wait", "1", "--size", "4096", "--preset", "landscape"],
+                             "s3://kill-out/out", "--wait", "1", "--size", "8192", "--preset", "landscape"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ledger = S3Ledger(s3, "kill-out", "out/.bgflow/ledger", lease_s=3)
     deadline = time.monotonic() + 60
     while not _objects(s3, "kill-out", "out/.bgflow/ledger/") and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert _objects(s3, "kill-out", "out/.bgflow/ledger/"), "the worker never claimed the image"
     time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)  # mid-image: no clean-up of any kind
+    proc.send_signal(signal.SIGKILL)  # mid-image (an 8192 px final takes seconds): no clean-up of any kind
     proc.wait(timeout=10)
     assert not s3.list_objects_v2(Bucket="kill-out", Prefix="out/big.jpg/manifest.json").get("KeyCount")
 
