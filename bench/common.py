@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import platform
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,18 @@ def summarize(values: list[float]) -> dict[str, float]:
     return {"n": int(arr.size), "mean": round(float(arr.mean()), 4), "median": round(float(np.median(arr)), 4),
             "p95": round(float(np.percentile(arr, 95)), 4), "min": round(float(arr.min()), 4),
             "max": round(float(arr.max()), 4)}
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB (Linux's VmHWM). Not ``ru_maxrss``: a process started by
+    fork and exec keeps its parent's high-water mark in it, so a small child of a large parent reports the parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def machine() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Each photo runs in a fresh subprocess (``--child``): a thread samples VmRSS every 2 ms and the peak is attributed to
 the stage running at that moment (normalize is split into reading, decoding and the rest by timing hooks); the
-process's own ``ru_maxrss`` is the figure of record. Writes bench/results/peak_memory.json and .md.
+process's own high-water mark (VmHWM, ``bench.common.peak_rss_mb``) is the figure of record. Writes bench/results/peak_memory.json and .md.
 
     python bench/peak_memory.py                 # 59 MP JPEG and PNG at the default cap (60 MP)
     python bench/peak_memory.py --mp 59 --formats jpg
@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import peak_rss_mb  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -101,7 +104,7 @@ def child(path: Path, out: Path) -> dict:
     thread.join()
     return {"status": manifest["status"], "error": manifest["error"], "seconds": round(seconds, 2),
             "baseline_rss_mb": round(baseline, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "stage_peak_rss_mb": {k: round(v, 1) for k, v in peaks.items()},
             "normalized_size": (manifest.get("properties") or {}).get("size"),
             "original_size": (manifest.get("properties") or {}).get("original_size")}

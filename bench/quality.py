@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import resource
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (RESULTS, Case, baseline_is_white, baseline_mask, boundary_f, default_folder, iou,  # noqa: E402
-                          kind_matches, load_cases, machine, markdown_table, summarize, write_json)
+                          kind_matches, load_cases, machine, markdown_table, peak_rss_mb, summarize, write_json)
 from pipeline.errors import BgflowError  # noqa: E402
 from pipeline.runner import InProcessExecutor, Job, RunOptions, run  # noqa: E402
 
@@ -144,7 +143,7 @@ def aggregate(rows: list[dict]) -> dict:
         out["white_speed"] = {"n": len(white), "ours_median_ms": round(float(ours), 1),
                               "baseline_mask_median_ms": round(float(theirs), 1),
                               "ours_over_baseline": round(float(ours / max(1e-9, theirs)), 3)}
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     ratios = {}
     if "iou" in out and "baseline_iou" in out:
         ratios["iou"] = round(out["iou"]["mean"] / max(1e-9, out["baseline_iou"]["mean"]), 3)

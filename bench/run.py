@@ -1,5 +1,4 @@
-"""Speed and memory: end-to-end and per-stage latency, peak memory, throughput with 1 and 2 worker processes, and
-how cost grows with image size (generated 0.5-8 MP photos). ``make bench`` runs this, then bench/quality.py.
+"""Speed and memory: end-to-end and per-stage latency, peak memory, and how cost grows with image size (generated 0.5-8 MP photos). ``make bench`` runs this, then bench/quality.py.
 
     python bench/run.py [FOLDER] [--name NAME] [--quick] [--against TREE [--rounds N]]
 
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
@@ -27,7 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, default_folder, load_cases, machine, markdown_table, summarize, write_json  # noqa: E402
+from bench.common import (RESULTS, default_folder, load_cases, machine, markdown_table, peak_rss_mb,  # noqa: E402
+                          summarize, write_json)
 
 SIZES_MP = (0.5, 1.0, 2.0, 4.0, 8.0)
 STAGES = ("normalize", "analyze", "segment", "compose", "upscale")
@@ -43,29 +42,21 @@ def _worker(paths: list[str]) -> dict:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = LocalStorage(tmp)
-        warm = process(Job(source=paths[0], name="warm-up"), storage, executor)  # JIT and caches, not measured
+        warm = process(Job(source=Path(paths[0]), name="warm-up"), storage, executor)  # JIT and caches, not measured
         del warm
         t0 = time.perf_counter()
         for i, p in enumerate(paths):
-            m = process(Job(source=p, name=f"img{i}"), storage, executor)
+            m = process(Job(source=Path(p), name=f"img{i}"), storage, executor)
             out.append({"total_ms": m["total_ms"], "status": m["status"],
                         "stages": {s["name"]: s["ms"] for s in m["stages"]}})
         wall = time.perf_counter() - t0
-    return {"items": out, "wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"items": out, "wall_s": wall, "peak_rss_mb": peak_rss_mb()}
 
 
-def _pool_run(paths: list[str], workers: int) -> dict:
-    ctx = mp.get_context("spawn")
-    chunks = [paths[i::workers] for i in range(workers)]
-    t0 = time.perf_counter()
-    with ctx.Pool(workers) as pool:
-        parts = pool.map(_worker, chunks)
-    wall = time.perf_counter() - t0
-    items = [it for part in parts for it in part["items"]]
-    busy = max(part["wall_s"] for part in parts)  # excludes process start-up and warm-up
-    return {"workers": workers, "images": len(items), "wall_s": round(wall, 2),
-            "images_per_s": round(len(items) / busy, 3), "peak_rss_mb": round(max(p["peak_rss_mb"] for p in parts), 1),
-            "items": items}
+def _in_fresh_process(paths: list[str]) -> dict:
+    """``_worker`` in a new process (no caches or imports left over from this one)."""
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_worker, (paths,))
 
 
 def latency(items: list[dict]) -> dict:
@@ -91,7 +82,7 @@ def size_scaling(repeats: int) -> list[dict]:
                 path = Path(tmp) / f"s{mp_}_{r}.jpg"
                 Image.fromarray(s.image).save(path, quality=90)
                 paths.append(str(path))
-            res = _pool_run(paths, 1)
+            res = _in_fresh_process(paths)
             lat = latency(res["items"])
             rows.append({"megapixels": mp_, "size": [w, h], "end_to_end_ms": lat["end_to_end_ms"],
                          "stages_ms": {k: v.get("median") for k, v in lat["stages_ms"].items()},
@@ -134,7 +125,7 @@ def _peak_rss_mb() -> dict:
     import pipeline
 
     return {"pipeline": str(Path(pipeline.__file__).parent),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def against(folder: Path, other: Path, rounds: int) -> dict:
@@ -232,13 +223,13 @@ def against_plot(name: str, data: dict) -> Path:
     return path
 
 
-def plot(name: str, lat: dict, throughput: list[dict], scaling: list[dict]) -> Path:
+def plot(name: str, lat: dict, scaling: list[dict]) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     med = [lat["stages_ms"][s].get("median", 0) for s in STAGES]
     p95 = [lat["stages_ms"][s].get("p95", 0) for s in STAGES]
     x = np.arange(len(STAGES))
@@ -248,18 +239,14 @@ def plot(name: str, lat: dict, throughput: list[dict], scaling: list[dict]) -> P
     axes[0].set_ylabel("ms")
     axes[0].set_title(f"Per stage (end-to-end median {lat['end_to_end_ms'].get('median', 0):.0f} ms)")
     axes[0].legend()
-    axes[1].bar([str(t["workers"]) for t in throughput], [t["images_per_s"] for t in throughput], color="#4a7")
-    axes[1].set_xlabel("worker processes")
-    axes[1].set_ylabel("images / s")
-    axes[1].set_title("Throughput")
     mps = [r["megapixels"] for r in scaling]
-    axes[2].plot(mps, [r["end_to_end_ms"].get("median", 0) for r in scaling], "o-", label="end to end")
+    axes[1].plot(mps, [r["end_to_end_ms"].get("median", 0) for r in scaling], "o-", label="end to end")
     for s in ("segment", "upscale"):
-        axes[2].plot(mps, [r["stages_ms"].get(s) or 0 for r in scaling], ".--", label=s)
-    axes[2].set_xlabel("input megapixels")
-    axes[2].set_ylabel("ms (median)")
-    axes[2].set_title("Cost against input size")
-    axes[2].legend()
+        axes[1].plot(mps, [r["stages_ms"].get(s) or 0 for r in scaling], ".--", label=s)
+    axes[1].set_xlabel("input megapixels")
+    axes[1].set_ylabel("ms (median)")
+    axes[1].set_title("Cost against input size")
+    axes[1].legend()
     fig.tight_layout()
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.png"
@@ -287,22 +274,19 @@ def main() -> None:
     paths = [str(c.path) for c in load_cases(folder)]
     if args.quick:
         paths = paths[:4]
-    single = _pool_run(paths, 1)
-    double = _pool_run(paths, 2)
+    single = _in_fresh_process(paths)
     lat = latency(single["items"])
     scaling = size_scaling(1 if args.quick else 3)
-    throughput = [{k: v for k, v in r.items() if k != "items"} for r in (single, double)]
     data = {"name": args.name, "source": str(folder), "images": len(paths), "machine": machine(),
-            "latency": lat, "peak_rss_mb": single["peak_rss_mb"], "throughput": throughput, "size_scaling": scaling}
+            "latency": lat, "peak_rss_mb": round(single["peak_rss_mb"], 1), "size_scaling": scaling}
     write_json(args.name, data)
-    png = plot(args.name, lat, throughput, scaling)
+    png = plot(args.name, lat, scaling)
     rows = [["end to end"] + [lat["end_to_end_ms"].get(k) for k in ("median", "p95")]]
     rows += [[s] + [lat["stages_ms"][s].get(k) for k in ("median", "p95")] for s in STAGES]
     md = [f"# Speed: {args.name}", "", f"{len(paths)} photos from {folder}; {machine()['cpus']} CPUs. "
-          f"Peak memory (1 worker): {single['peak_rss_mb']:.0f} MB.", "",
+          f"Peak memory: {single['peak_rss_mb']:.0f} MB. Throughput with N worker processes: "
+          "`bench/workers.py`.", "",
           markdown_table(["stage", "median ms", "p95 ms"], rows), "",
-          markdown_table(["workers", "images/s", "peak RSS MB"],
-                         [[t["workers"], t["images_per_s"], t["peak_rss_mb"]] for t in throughput]), "",
           markdown_table(["input MP", "size", "end-to-end median ms", "segment ms", "upscale ms", "peak RSS MB"],
                          [[r["megapixels"], f"{r['size'][0]}x{r['size'][1]}", r["end_to_end_ms"].get("median"),
                            r["stages_ms"].get("segment"), r["stages_ms"].get("upscale"), r["peak_rss_mb"]]

@@ -83,7 +83,7 @@ def main() -> None:
                             "same outputs"],
                            [[r["workers"], r["images"], r["ok"], r["wall_s"], ", ".join(map(str, r["wall_s_runs"])),
                              r["images_per_s"], r["speed_up"], r["same_outputs"]] for r in rows])
-    text = "\n".join([f"# bgflow run --workers N", "", f"{base['images']} photos from {folder}, {args.size} px, "
+    text = "\n".join(["# bgflow run --workers N", "", f"{base['images']} photos from {folder}, {args.size} px, "
                       f"{machine()['cpus']} CPUs; median wall time of {args.repeat} runs of the whole command (start-up "
                       f"included), the N alternating; outputs "
                       f"({', '.join(COMPARED)}) compared byte for byte with --workers {base['workers']}.", "", table])
