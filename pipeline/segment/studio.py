@@ -40,6 +40,7 @@ EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above t
 SPECK = 14  # px: sharp detail in smaller pieces than this is noise
 EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
+BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 
 
@@ -246,6 +247,9 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
         return np.zeros_like(fg)
     ys = np.nonzero(fg.any(axis=1))[0]
     top, bottom = ys[0], ys[-1]
+    xs = np.nonzero(fg.any(axis=0))[0]
+    # The product's extent, not its pixel count: a thin product (wires, a ring) casts a shadow as wide as itself.
+    extent = max(float(fg.sum()), BOX_SHARE * (bottom - top + 1) * (xs[-1] - xs[0] + 1))
     near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     idx = labels.ravel()
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
@@ -255,13 +259,13 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
     lower = cy > top + 0.6 * (bottom - top)
     # A floor shadow is a small, flat share of the product, never a tall block.
-    small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
+    small = (area < 0.25 * extent) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
     heights = stats[:, cv2.CC_STAT_HEIGHT]
     # A thin wide strip along the bottom is the floor's contact shadow even when it is flat.
     strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
     # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
     reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
-    under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
+    under = reaches_ground & (area < 0.4 * extent) & (std > 0.025) & (mean < 0.8)
     # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
     # panel meets it with one, however faint).
     rim = near_bg & ~fg
@@ -269,7 +273,7 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     on_rim = rim & (rim_labels > 0)
     rim_n = np.bincount(rim_labels[on_rim], minlength=n)
     rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
-    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
+    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * extent) & (std > 0.012)
     shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
     if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
         meet = (labels > 0) & near_bg
