@@ -92,3 +92,22 @@ def test_a_level_dimension_line_with_end_ticks_under_a_product_of_two_parts_goes
         line |= _line(fg, (x, 159), (x, 184), 1)  # end ticks touching the product
     kept, removed = remove_overlays(fg, BLACK)
     assert "dimension line" in removed and kept[line & (np.arange(200)[:, None] > 165)].sum() == 0
+
+
+def test_a_plumb_stem_and_its_level_bar_hanging_from_the_body_stay():
+    """A scooter's stem rises plumb from its deck and carries a level handlebar: one stroke (with a bar on it) that
+    hangs from the body at one place, not a dimension line, however plumb."""
+    fg = np.zeros((200, 200), bool)
+    fg[170:180, 30:150] = True  # the deck
+    stem = _line(fg, (140, 170), (140, 20), 3)
+    stem |= _line(fg, (120, 20), (160, 20), 3)  # the handlebar
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" not in removed and kept[stem].mean() > 0.95
+
+
+def test_plumb_legs_under_a_thin_top_stay():
+    fg = np.zeros((200, 200), bool)
+    fg[40:52, 20:180] = True  # the tabletop
+    legs = _line(fg, (30, 52), (30, 190), 2) | _line(fg, (170, 52), (170, 190), 2)
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" not in removed and kept[legs].mean() > 0.95

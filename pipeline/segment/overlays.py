@@ -79,8 +79,12 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
     for i in np.nonzero(lines)[0]:
         part = labels == i
-        if bare[i]:
-            lines[i] = _axis_aligned(part) or not _hangs_from(part, body)  # a leaning leg hangs from the body
+        # A leg, a stem or a rod hangs from the body at one place, plumb, level or leaning; a dimension line is drawn
+        # beside it, touching it at both end ticks or not at all.
+        if _hangs_from(part, body):
+            lines[i] = False
+        elif bare[i]:
+            lines[i] = True
         else:  # a stroke with its label written on it; a mesh or a row of slats is no single stroke
             lines[i] = _axis_aligned(part)
     if not lines.any():
