@@ -111,3 +111,16 @@ def test_plumb_legs_under_a_thin_top_stay():
     legs = _line(fg, (30, 52), (30, 190), 2) | _line(fg, (170, 52), (170, 190), 2)
     kept, removed = remove_overlays(fg, BLACK)
     assert "dimension line" not in removed and kept[legs].mean() > 0.95
+
+
+
+def test_plumb_rods_joining_the_top_to_small_feet_stay():
+    """Legs that run end-on from the top into small solid feet touch the body at both ends, as a dimension line with
+    end ticks does; but they meet it on their own axis, not through ticks standing across them."""
+    fg = np.zeros((400, 400), bool)
+    fg[60:72, 40:360] = True  # the tabletop
+    legs = _line(fg, (60, 72), (60, 350), 2) | _line(fg, (340, 72), (340, 350), 2)
+    for x in (60, 340):
+        fg[350:358, x - 4 : x + 4] = True  # a small foot under each leg
+    kept, removed = remove_overlays(fg, np.zeros((400, 400, 3), np.uint8))
+    assert "dimension line" not in removed and kept[legs].mean() > 0.95

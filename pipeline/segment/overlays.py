@@ -79,9 +79,9 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
     for i in np.nonzero(lines)[0]:
         part = labels == i
-        # A leg, a stem or a rod hangs from the body at one place, plumb, level or leaning; a dimension line is drawn
-        # beside it, touching it at both end ticks or not at all.
-        if _hangs_from(part, body):
+        # A leg, a stem or a rod hangs from the body at one place, or joins two parts end-on, plumb, level or
+        # leaning; a dimension line is drawn beside the product, touching it with its end ticks or not at all.
+        if _hangs_from(part, body) or _joins_end_on(part, body):
             lines[i] = False
         elif bare[i]:
             lines[i] = True
@@ -128,6 +128,23 @@ def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
         return False
     n, _ = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
     return n - 1 == 1
+
+
+def _joins_end_on(part: np.ndarray, body: np.ndarray) -> bool:
+    """A rod or a bar between two solid parts meets them end-on: where it touches them lies on its own axis. A
+    dimension line touches the product, if at all, with end ticks standing across it, off its axis."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    ys, xs = np.nonzero(part)
+    if not touch.any() or len(xs) < 3:
+        return False
+    pts = np.stack([xs, ys]).astype(np.float64)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    normal = np.array([-major[1], major[0]])
+    axis = float(np.median(normal @ pts))  # the stroke itself, not the mean that ticks pull aside
+    width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
+    ty, tx = np.nonzero(touch)
+    return bool(np.abs(normal @ np.stack([tx, ty]) - axis).max() <= 2.0 + width)
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
