@@ -124,3 +124,17 @@ def test_plumb_rods_joining_the_top_to_small_feet_stay():
         fg[350:358, x - 4 : x + 4] = True  # a small foot under each leg
     kept, removed = remove_overlays(fg, np.zeros((400, 400, 3), np.uint8))
     assert "dimension line" not in removed and kept[legs].mean() > 0.95
+
+
+def test_small_round_wheels_on_thin_legs_stay():
+    """A cart's wheels are round solid parts hanging on thin legs, like an inset circle on its pointer line; but an
+    inset shows a detail enlarged, and a wheel is small beside the photo."""
+    fg = np.zeros((400, 400), bool)
+    fg[100:180, 80:320] = True  # the basket
+    legs = _line(fg, (100, 180), (100, 340), 2) | _line(fg, (300, 180), (300, 340), 2)
+    wheels = np.zeros(fg.shape, np.uint8)
+    for x in (100, 300):
+        cv2.circle(wheels, (x, 350), 9, 1, -1)
+    fg |= wheels > 0
+    kept, removed = remove_overlays(fg, np.zeros((400, 400, 3), np.uint8))
+    assert "inset" not in removed and kept[wheels > 0].all() and kept[legs].mean() > 0.95

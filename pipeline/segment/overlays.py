@@ -6,6 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+INSET_RADIUS = 0.04  # an inset circle shows a detail enlarged: at least this share of the photo's side across (a
+# wheel or a knob is smaller)
+
 
 def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Drop specks and overlays drawn on the photo (colour swatches, inset circles and their pointer lines,
@@ -33,7 +36,7 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
         if small and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
             overlay[i] = True
             removed.append("swatch")
-        elif small and area / (np.pi * r * r + 1e-6) > 0.8:
+        elif small and r >= INSET_RADIUS * max(fg.shape) and area / (np.pi * r * r + 1e-6) > 0.8:
             overlay[i] = True
             removed.append("inset")
     if not overlay.any():
