@@ -241,3 +241,10 @@ def test_a_thin_products_floor_shadow_wider_than_the_product_is_not_the_product(
     near = cv2.dilate(gt.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert (pred & gt).sum() > 0.95 * gt.sum()
     assert (pred & ~near).sum() < 0.05 * gt.sum()
+
+
+def test_a_grey_products_own_legs_are_not_its_floor_shadow():
+    """A dark grey chair on a grey sweep: its seat and legs are the backdrop's colour made darker, graded and
+    reaching the floor, like a shadow; but they are as tall as the product, a share of its pixels no floor shadow
+    has."""
+    assert _iou(make_sample("chair", "gradient", 10, size=(900, 720))) >= 0.95

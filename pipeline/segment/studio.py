@@ -248,7 +248,8 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     ys = np.nonzero(fg.any(axis=1))[0]
     top, bottom = ys[0], ys[-1]
     xs = np.nonzero(fg.any(axis=0))[0]
-    # The product's extent, not its pixel count: a thin product (wires, a ring) casts a shadow as wide as itself.
+    # A flat floor shadow is judged against the product's extent, not its pixel count: a thin product (wires, a
+    # ring) casts one as wide as itself. Taller regions are judged against its pixels (a grey product's own parts).
     extent = max(float(fg.sum()), BOX_SHARE * (bottom - top + 1) * (xs[-1] - xs[0] + 1))
     near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     idx = labels.ravel()
@@ -265,7 +266,7 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
     # The shadow under a sofa or a table: large, but dark, graded, and reaching down to the ground line.
     reaches_ground = stats[:, cv2.CC_STAT_TOP] + heights >= bottom - 0.03 * (bottom - top + 1)
-    under = reaches_ground & (area < 0.4 * extent) & (std > 0.025) & (mean < 0.8)
+    under = reaches_ground & (area < 0.4 * fg.sum()) & (std > 0.025) & (mean < 0.8)
     # A shadow beside a leg or a thin part: any height, but graded and meeting the backdrop without an edge (a white
     # panel meets it with one, however faint).
     rim = near_bg & ~fg
@@ -273,7 +274,7 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     on_rim = rim & (rim_labels > 0)
     rim_n = np.bincount(rim_labels[on_rim], minlength=n)
     rim_grad = np.bincount(rim_labels[on_rim], weights=grad[on_rim], minlength=n) / np.maximum(rim_n, 1)
-    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * extent) & (std > 0.012)
+    beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
     shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
     if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
         meet = (labels > 0) & near_bg
