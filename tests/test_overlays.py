@@ -92,3 +92,49 @@ def test_a_level_dimension_line_with_end_ticks_under_a_product_of_two_parts_goes
         line |= _line(fg, (x, 159), (x, 184), 1)  # end ticks touching the product
     kept, removed = remove_overlays(fg, BLACK)
     assert "dimension line" in removed and kept[line & (np.arange(200)[:, None] > 165)].sum() == 0
+
+
+def test_a_plumb_stem_and_its_level_bar_hanging_from_the_body_stay():
+    """A scooter's stem rises plumb from its deck and carries a level handlebar: one stroke (with a bar on it) that
+    hangs from the body at one place, not a dimension line, however plumb."""
+    fg = np.zeros((200, 200), bool)
+    fg[170:180, 30:150] = True  # the deck
+    stem = _line(fg, (140, 170), (140, 20), 3)
+    stem |= _line(fg, (120, 20), (160, 20), 3)  # the handlebar
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" not in removed and kept[stem].mean() > 0.95
+
+
+def test_plumb_legs_under_a_thin_top_stay():
+    fg = np.zeros((200, 200), bool)
+    fg[40:52, 20:180] = True  # the tabletop
+    legs = _line(fg, (30, 52), (30, 190), 2) | _line(fg, (170, 52), (170, 190), 2)
+    kept, removed = remove_overlays(fg, BLACK)
+    assert "dimension line" not in removed and kept[legs].mean() > 0.95
+
+
+
+def test_plumb_rods_joining_the_top_to_small_feet_stay():
+    """Legs that run end-on from the top into small solid feet touch the body at both ends, as a dimension line with
+    end ticks does; but they meet it on their own axis, not through ticks standing across them."""
+    fg = np.zeros((400, 400), bool)
+    fg[60:72, 40:360] = True  # the tabletop
+    legs = _line(fg, (60, 72), (60, 350), 2) | _line(fg, (340, 72), (340, 350), 2)
+    for x in (60, 340):
+        fg[350:358, x - 4 : x + 4] = True  # a small foot under each leg
+    kept, removed = remove_overlays(fg, np.zeros((400, 400, 3), np.uint8))
+    assert "dimension line" not in removed and kept[legs].mean() > 0.95
+
+
+def test_small_round_wheels_on_thin_legs_stay():
+    """A cart's wheels are round solid parts hanging on thin legs, like an inset circle on its pointer line; but an
+    inset shows a detail enlarged, and a wheel is small beside the photo."""
+    fg = np.zeros((400, 400), bool)
+    fg[100:180, 80:320] = True  # the basket
+    legs = _line(fg, (100, 180), (100, 340), 2) | _line(fg, (300, 180), (300, 340), 2)
+    wheels = np.zeros(fg.shape, np.uint8)
+    for x in (100, 300):
+        cv2.circle(wheels, (x, 350), 9, 1, -1)
+    fg |= wheels > 0
+    kept, removed = remove_overlays(fg, np.zeros((400, 400, 3), np.uint8))
+    assert "inset" not in removed and kept[wheels > 0].all() and kept[legs].mean() > 0.95

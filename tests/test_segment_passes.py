@@ -228,3 +228,23 @@ def test_specks_of_the_band_go_but_a_wire_joined_to_the_product_stays():
     alpha[80:82, 70:72] = 0.3  # a speck of backdrop noise beside it
     drop_specks(alpha, solid, 25)
     assert alpha[60:95, 39].min() == np.float32(0.6) and not alpha[80:82, 70:72].any()
+
+
+
+def test_a_thin_products_floor_shadow_wider_than_the_product_is_not_the_product():
+    """Keys on a ring cast a floor shadow covering more pixels than the keys themselves: how big a floor shadow may
+    be is judged against the product's extent, not its pixel count."""
+    s = make_sample("keys_ring", "pastel", 100_062, size=(960, 768))
+    buf = io.BytesIO()
+    Image.fromarray(s.image).save(buf, "PNG")
+    pred, gt = segment(normalize(buf.getvalue())).alpha > 0.5, s.mask > 127
+    near = cv2.dilate(gt.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert (pred & gt).sum() > 0.95 * gt.sum()
+    assert (pred & ~near).sum() < 0.05 * gt.sum()
+
+
+def test_a_grey_products_own_legs_are_not_its_floor_shadow():
+    """A dark grey chair on a grey sweep: its seat and legs are the backdrop's colour made darker, graded and
+    reaching the floor, like a shadow; but they are as tall as the product, a share of its pixels no floor shadow
+    has."""
+    assert _iou(make_sample("chair", "gradient", 10, size=(900, 720))) >= 0.95

@@ -6,6 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+INSET_RADIUS = 0.04  # an inset circle shows a detail enlarged: at least this share of the photo's side across (a
+# wheel or a knob is smaller)
+
 
 def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Drop specks and overlays drawn on the photo (colour swatches, inset circles and their pointer lines,
@@ -33,7 +36,7 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
         if small and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
             overlay[i] = True
             removed.append("swatch")
-        elif small and area / (np.pi * r * r + 1e-6) > 0.8:
+        elif small and r >= INSET_RADIUS * max(fg.shape) and area / (np.pi * r * r + 1e-6) > 0.8:
             overlay[i] = True
             removed.append("inset")
     if not overlay.any():
@@ -79,8 +82,12 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     bare = stats[:, cv2.CC_STAT_AREA] <= 3.0 * long_side  # one stroke a pixel or two wide, no label written on it
     for i in np.nonzero(lines)[0]:
         part = labels == i
-        if bare[i]:
-            lines[i] = _axis_aligned(part) or not _hangs_from(part, body)  # a leaning leg hangs from the body
+        # A leg, a stem or a rod hangs from the body at one place, or joins two parts end-on, plumb, level or
+        # leaning; a dimension line is drawn beside the product, touching it with its end ticks or not at all.
+        if _hangs_from(part, body) or _joins_end_on(part, body):
+            lines[i] = False
+        elif bare[i]:
+            lines[i] = True
         else:  # a stroke with its label written on it; a mesh or a row of slats is no single stroke
             lines[i] = _axis_aligned(part)
     if not lines.any():
@@ -124,6 +131,23 @@ def _hangs_from(part: np.ndarray, body: np.ndarray) -> bool:
         return False
     n, _ = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
     return n - 1 == 1
+
+
+def _joins_end_on(part: np.ndarray, body: np.ndarray) -> bool:
+    """A rod or a bar between two solid parts meets them end-on: where it touches them lies on its own axis. A
+    dimension line touches the product, if at all, with end ticks standing across it, off its axis."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    ys, xs = np.nonzero(part)
+    if not touch.any() or len(xs) < 3:
+        return False
+    pts = np.stack([xs, ys]).astype(np.float64)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    normal = np.array([-major[1], major[0]])
+    axis = float(np.median(normal @ pts))  # the stroke itself, not the mean that ticks pull aside
+    width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
+    ty, tx = np.nonzero(touch)
+    return bool(np.abs(normal @ np.stack([tx, ty]) - axis).max() <= 2.0 + width)
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:

@@ -40,6 +40,7 @@ EDGE_FLOOR, EDGE_OVER_NOISE = 0.45, 1.5  # detail that blocks the flood: above t
 SPECK = 14  # px: sharp detail in smaller pieces than this is noise
 EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, given back to the backdrop if it matches
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
+BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 
 
@@ -246,6 +247,10 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
         return np.zeros_like(fg)
     ys = np.nonzero(fg.any(axis=1))[0]
     top, bottom = ys[0], ys[-1]
+    xs = np.nonzero(fg.any(axis=0))[0]
+    # A flat floor shadow is judged against the product's extent, not its pixel count: a thin product (wires, a
+    # ring) casts one as wide as itself. Taller regions are judged against its pixels (a grey product's own parts).
+    extent = max(float(fg.sum()), BOX_SHARE * (bottom - top + 1) * (xs[-1] - xs[0] + 1))
     near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     idx = labels.ravel()
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
@@ -255,7 +260,7 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     cy = stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] / 2
     lower = cy > top + 0.6 * (bottom - top)
     # A floor shadow is a small, flat share of the product, never a tall block.
-    small = (area < 0.25 * fg.sum()) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
+    small = (area < 0.25 * extent) & (stats[:, cv2.CC_STAT_HEIGHT] < 0.2 * (bottom - top + 1))
     heights = stats[:, cv2.CC_STAT_HEIGHT]
     # A thin wide strip along the bottom is the floor's contact shadow even when it is flat.
     strip = (heights <= max(3, 0.02 * (bottom - top + 1))) & (stats[:, cv2.CC_STAT_WIDTH] >= 4 * heights)
