@@ -21,7 +21,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import cv2
 import numpy as np
@@ -711,11 +711,12 @@ CHECKS = {
 }
 
 
-def compliance_block(final: bytes, preset: str, product: np.ndarray | None = None) -> dict[str, Any] | None:
+def compliance_block(final: bytes, preset: str,
+                     product: Callable[[], np.ndarray | None] = lambda: None) -> dict[str, Any] | None:
     """The manifest's ``compliance`` block: the final image checked against the rules of the marketplace whose
-    preset made it (``product``: the run's own mask placed on the final); None for a preset that is not a
-    marketplace's."""
+    preset made it (``product`` makes the run's own mask placed on the final, only when a check needs it); None for
+    a preset that is not a marketplace's."""
     if preset not in marketplaces():
         return None
-    report = check_image(final, load_rules(preset), name=f"final for {preset}", product=product).to_dict()
+    report = check_image(final, load_rules(preset), name=f"final for {preset}", product=product()).to_dict()
     return {k: report[k] for k in ("marketplace", "passed", "failed", "warnings", "results")}

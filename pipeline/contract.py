@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .compliance import compliance_block, marketplaces, placed_mask
+from .compliance import compliance_block, placed_mask
 from .errors import BgflowError
 from .normalize import IMAGE_SUFFIXES, read_source
 from .options import RunOptions
@@ -117,10 +117,11 @@ def _record(event: StageEvent, manifest: dict[str, Any], storage: Storage, prefi
         data = encode(event.images["final"], opts.format, quality)
         _put(manifest, storage, f"{prefix}/{name}", data)
         final = event.images["final"]
-        product = None
-        if mask is not None and opts.preset in marketplaces():  # only a marketplace's rules check the product
-            product = placed_mask(mask, out["placement"]["scale"], out["placement"]["offset"],
-                                  (final.shape[1], final.shape[0]))
+
+        def product() -> np.ndarray | None:
+            return None if mask is None else placed_mask(mask, out["placement"]["scale"], out["placement"]["offset"],
+                                                         (final.shape[1], final.shape[0]))
+
         compliance = compliance_block(data, opts.preset, product)  # None unless the preset is a marketplace's
         manifest["variants"].append({"file": name, **out, "compliance": compliance})
         if out["variant"] == 0:
