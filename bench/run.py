@@ -1,4 +1,5 @@
-"""Speed and memory: end-to-end and per-stage latency, peak memory, and how cost grows with image size (generated 0.5-8 MP photos). ``make bench`` runs this, then bench/quality.py.
+"""Speed and memory: end-to-end and per-stage latency, peak memory, and how cost grows with image size (generated
+0.5-8 MP photos). ``make bench`` runs this, then bench/quality.py.
 
     python bench/run.py [FOLDER] [--name NAME] [--quick] [--against TREE [--rounds N]]
 
@@ -46,11 +47,15 @@ def _worker(paths: list[str]) -> dict:
         del warm
         t0 = time.perf_counter()
         for i, p in enumerate(paths):
-            m = process(Job(source=Path(p), name=f"img{i}"), storage, executor)
-            out.append({"total_ms": m["total_ms"], "status": m["status"],
-                        "stages": {s["name"]: s["ms"] for s in m["stages"]}})
+            out.append(_timings(process(Job(source=Path(p), name=f"img{i}"), storage, executor)))
         wall = time.perf_counter() - t0
     return {"items": out, "wall_s": wall, "peak_rss_mb": peak_rss_mb()}
+
+
+def _timings(manifest: dict) -> dict:
+    """What the benches keep of a run's manifest: its status, total and per-stage milliseconds."""
+    return {"total_ms": manifest["total_ms"], "status": manifest["status"],
+            "stages": {s["name"]: s["ms"] for s in manifest["stages"]}}
 
 
 def _in_fresh_process(paths: list[str]) -> dict:
@@ -106,8 +111,7 @@ def _open_checkout(tree: str, out_dir: str, warm_up: str) -> None:
 
 def _one_photo(path: str, name: str) -> dict:
     job = _PIPELINE["job"](source=Path(path), name=name)
-    m = _PIPELINE["process"](job, _PIPELINE["storage"], _PIPELINE["executor"])
-    return {"total_ms": m["total_ms"], "status": m["status"], "stages": {s["name"]: s["ms"] for s in m["stages"]}}
+    return _timings(_PIPELINE["process"](job, _PIPELINE["storage"], _PIPELINE["executor"]))
 
 
 def _grabcut_ms(path: str) -> float:
@@ -121,11 +125,11 @@ def _grabcut_ms(path: str) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 1)
 
 
-def _peak_rss_mb() -> dict:
+def _checkout_peak() -> dict:
+    """Which checkout's pipeline this worker ran, and its peak memory."""
     import pipeline
 
-    return {"pipeline": str(Path(pipeline.__file__).parent),
-            "peak_rss_mb": peak_rss_mb()}
+    return {"pipeline": str(Path(pipeline.__file__).parent), "peak_rss_mb": peak_rss_mb()}
 
 
 def against(folder: Path, other: Path, rounds: int) -> dict:
@@ -150,7 +154,7 @@ def against(folder: Path, other: Path, rounds: int) -> dict:
                     if r == 0:
                         grabcut.append(pools["grabcut"].apply(_grabcut_ms, (path,)))
                 print(f"round {r + 1}/{rounds} done", flush=True)
-            rss = {k: pools[k].apply(_peak_rss_mb) for k in trees}
+            rss = {k: pools[k].apply(_checkout_peak) for k in trees}
         finally:
             for pool in pools.values():
                 pool.terminate()
