@@ -57,6 +57,11 @@ def _edge_strength(lab: np.ndarray) -> np.ndarray:
     return length(grad)
 
 
+def gradual(level: np.ndarray) -> np.ndarray:
+    """Where the level changes as slowly as a shadow's does from pixel to pixel (a grey part steps away instead)."""
+    return cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
+
+
 def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
     the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
@@ -306,19 +311,18 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     shadowed = shadow_like(ratio)
     level = level_of(ratio)
     # A shadow darkens the backdrop gradually; a grey part steps away from it, even where its outline is faint.
-    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
+    slow = gradual(level)
     like_bg = (dist < t_bg) | shadowed
     # Soft product edges (a blurred outline, a pale panel's rim) block a flood into shadow-like pixels as well; the
     # backdrop's own pixels pass on sharp detail alone.
-    soft_edge = cv2.dilate((_edge_strength(lab) > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
+    grad = _edge_strength(lab)
+    soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
     background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
-    grad = cv2.morphologyEx(cv2.GaussianBlur(lab, (3, 3), 0.6), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    grad = length(grad)
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
-    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=gradual)
+    fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
     # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
     # would otherwise teach the shading its own shade and then match it.
     shading = shading_field(offset, ~fg)
@@ -362,8 +366,7 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
     # Deeper than a pale panel's shade.
     # A shadow fades into the backdrop it is cast on; a shaded white face meets the backdrop beside it in a step.
     meet = outline & holes
-    gradual = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < 2 * SHADOW_STEP
-    fades = np.bincount(around[meet], weights=gradual[meet], minlength=n) / np.maximum(
+    fades = np.bincount(around[meet], weights=gradual(level)[meet], minlength=n) / np.maximum(
         np.bincount(around[meet], minlength=n), 1)
     shadow = (on_hole > 0.2) & (std > 0.02) & (busy < 3 * edge_t) & (area >= 20) & (mean < PANEL_SHADE)
     shadow &= fades >= 0.5
