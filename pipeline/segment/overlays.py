@@ -18,9 +18,7 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
     body = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, disk) > 0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
     if n <= 2:
-        fg, outside = _drop_lines_outside(fg, body)
-        fg, lines = _drop_detached_lines(fg, body)
-        return fg, sorted(set(outside + lines))
+        return _drop_lines(fg, body)
     areas = stats[1:, cv2.CC_STAT_AREA]
     main = 1 + int(np.argmax(areas))
     overlay = np.zeros(n, bool)
@@ -40,9 +38,7 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
             overlay[i] = True
             removed.append("inset")
     if not overlay.any():
-        fg, outside = _drop_lines_outside(fg, body)
-        fg, lines = _drop_detached_lines(fg, body)
-        return fg, sorted(set(outside + lines))
+        return _drop_lines(fg, body)
     drop = overlay[labels]
     # Pointer lines hang from the removed overlays: thin parts of the mask that touch them go too.
     thin = fg & ~body
@@ -55,6 +51,13 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
     kept = fg & ~(grown & fg & ~body) & ~drop & ~hit[tlabels]
     kept, lines = _drop_detached_lines(kept, body & ~drop)
     return kept, sorted(set(removed + lines))
+
+
+def _drop_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """A photo with no swatch or inset: only its dimension lines, beside the product or detached from it, go."""
+    fg, outside = _drop_lines_outside(fg, body)
+    fg, lines = _drop_detached_lines(fg, body)
+    return fg, sorted(set(outside + lines))
 
 
 def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
