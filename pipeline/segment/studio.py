@@ -11,7 +11,7 @@
    where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
-   tells more of the light.
+   tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
 5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
    graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
@@ -42,6 +42,8 @@ EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, giv
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
+GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame's colour bleeds into an opening
+GLASS_TINT, GLASS_CONSISTENCY = 0.012, 3.0  # see tinted_panes
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -106,6 +108,46 @@ def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) ->
     guessed far into a pale face would make the face look like the backdrop."""
     near = cv2.GaussianBlur(known.astype(np.float32), (0, 0), SHADING_SIGMAS[0]) >= 0.2
     return np.where(near, np.minimum(local, model), model)
+
+
+def chroma_of(ratio: np.ndarray) -> np.ndarray:
+    """Each channel's share of the level, less one (HxWx3): zero where the backdrop is only made darker or lighter
+    (shade scales every channel alike), the tint where something coloured lets it through."""
+    return ratio / np.maximum(level_of(ratio), 1e-3)[..., None] - 1.0
+
+
+def tinted_panes(holes: np.ndarray, tint: np.ndarray) -> np.ndarray:
+    """The regions of ``holes`` that are glass: deep inside them, where the colour a frame bleeds into an opening
+    (lens blur, JPEG's coarse chroma) has faded, the backdrop is seen with its channels scaled unequally, by the
+    same tint all over and well beyond the noise. ``tint`` is the chroma against the local backdrop's (HxWx3). An
+    opening shows the backdrop itself, only darker or lighter where shaded; a shadow tinted by light bounced off the
+    product changes its tint as it fades."""
+    n, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(holes)
+    core = cv2.distanceTransform(holes.astype(np.uint8), cv2.DIST_L2, 3) >= GLASS_DEPTH
+    idx = labels[core]
+    count = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
+    mean_sq = np.zeros(n)
+    spread_sq = np.zeros(n)
+    for k in range(3):
+        values = tint[..., k][core].astype(np.float64)
+        mean = np.bincount(idx, weights=values, minlength=n) / count
+        mean_sq += mean**2
+        spread_sq += np.bincount(idx, weights=values**2, minlength=n) / count - mean**2
+    shift, scatter = np.sqrt(mean_sq), np.sqrt(np.maximum(spread_sq, 0))
+    glass = (count >= GLASS_CORE) & (shift >= GLASS_TINT) & (shift >= GLASS_CONSISTENCY * scatter)
+    glass[0] = False
+    return glass[labels]
+
+
+def backdrop_tint(ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """The chroma of each pixel against the local backdrop's: the backdrop model's error in colour, measured on the
+    ``clean`` backdrop pixels (away from the product's blur and bleed), carried smoothly under the product."""
+    chroma = chroma_of(ratio)
+    for k in range(3):
+        chroma[..., k] -= shading_field(chroma[..., k], clean)
+    return chroma
 
 
 def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
@@ -329,13 +371,17 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     local = bg.copy()
     local[:, :, 0] += shading
     residual = trusted_residual(length(lab - local), dist, ~fg)
+    clean = ~(cv2.dilate(fg.astype(np.uint8), np.ones((2 * EDGE_REACH + 1,) * 2, np.uint8)) > 0) & (dist < t_bg)
+    tint = backdrop_tint(ratio, clean)
     holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+    holes &= ~tinted_panes(holes, tint)
     # Holes tell more of the light: each look with their pixels known finds the holes a step deeper in a mesh.
     for _ in range(HOLE_LOOKS):
         shading = shading_field(offset, ~fg | holes)
         local[:, :, 0] = bg[:, :, 0] + shading
         residual = trusted_residual(length(lab - local), dist, ~fg | holes)
         found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+        found &= ~tinted_panes(found, tint)
         if (found == holes).all():
             break
         holes = found
