@@ -43,7 +43,7 @@ PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame's colour bleeds into an opening
-GLASS_TINT, GLASS_CONSISTENCY = 0.012, 3.0  # see tinted_panes
+GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -118,24 +118,25 @@ def chroma_of(ratio: np.ndarray) -> np.ndarray:
 
 def tinted_panes(holes: np.ndarray, tint: np.ndarray) -> np.ndarray:
     """The regions of ``holes`` that are glass: deep inside them, where the colour a frame bleeds into an opening
-    (lens blur, JPEG's coarse chroma) has faded, the backdrop is seen with its channels scaled unequally, by the
-    same tint all over and well beyond the noise. ``tint`` is the chroma against the local backdrop's (HxWx3). An
-    opening shows the backdrop itself, only darker or lighter where shaded; a shadow tinted by light bounced off the
-    product changes its tint as it fades."""
+    (lens blur, JPEG's coarse chroma) has faded, the backdrop is seen with its channels scaled unequally, by one tint
+    all over (averaged over a few pixels, beyond the noise, it varies far less than it is large). ``tint`` is the
+    chroma against the local backdrop's (HxWx3). An opening shows the backdrop itself, only darker or lighter where
+    shaded; a shadow tinted by light bounced off the product changes its tint as it fades."""
     n, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
     if n <= 1:
         return np.zeros_like(holes)
     core = cv2.distanceTransform(holes.astype(np.uint8), cv2.DIST_L2, 3) >= GLASS_DEPTH
+    weight = core.astype(np.float32)
+    support = np.maximum(cv2.blur(weight, (GLASS_AVERAGE, GLASS_AVERAGE)), 1e-6)
     idx = labels[core]
     count = np.maximum(np.bincount(idx, minlength=n), 1).astype(np.float64)
-    mean_sq = np.zeros(n)
-    spread_sq = np.zeros(n)
+    shift_sq, scatter_sq = np.zeros(n), np.zeros(n)
     for k in range(3):
-        values = tint[..., k][core].astype(np.float64)
-        mean = np.bincount(idx, weights=values, minlength=n) / count
-        mean_sq += mean**2
-        spread_sq += np.bincount(idx, weights=values**2, minlength=n) / count - mean**2
-    shift, scatter = np.sqrt(mean_sq), np.sqrt(np.maximum(spread_sq, 0))
+        mean = np.bincount(idx, weights=tint[..., k][core], minlength=n) / count
+        local = (cv2.blur(tint[..., k] * weight, (GLASS_AVERAGE, GLASS_AVERAGE)) / support)[core] - mean[idx]
+        shift_sq += mean**2
+        scatter_sq += np.bincount(idx, weights=local.astype(np.float64) ** 2, minlength=n) / count
+    shift, scatter = np.sqrt(shift_sq), np.sqrt(scatter_sq)
     glass = (count >= GLASS_CORE) & (shift >= GLASS_TINT) & (shift >= GLASS_CONSISTENCY * scatter)
     glass[0] = False
     return glass[labels]
