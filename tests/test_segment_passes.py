@@ -12,8 +12,8 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import (backdrop_holes, backdrop_tint, chroma_of, framed_gaps, mostly_exact, shading_field,
-                                     thin_parts, tinted_panes)
+from pipeline.segment.studio import (backdrop_holes, framed_gaps, mostly_exact, shading_field, thin_parts,
+                                     tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -282,8 +282,7 @@ def test_glass_is_not_a_hole_but_a_shaded_or_bled_opening_on_a_tinted_backdrop_i
     """Glass lets the backdrop through tinted by its own colour (channels scaled unequally, alike over the pane); an
     opening shows the backdrop itself, only darker where shaded, and colour bled from a red frame fades inwards."""
     img, backdrop, fg, opening, glass, bled = _panes_on_a_tinted_sweep(frame_colour=(190, 60, 50))
-    tint = chroma_of(img.astype(np.float32) / backdrop)
-    panes = tinted_panes(opening | glass | bled, tint)
+    panes = tinted_panes(opening | glass | bled, img.astype(np.float32) / backdrop, ~fg)
     assert panes[glass].all() and not panes[opening | bled].any()
 
 
@@ -293,7 +292,7 @@ def test_the_tint_is_measured_against_the_local_backdrop():
     img, backdrop, fg, opening, glass, bled = _panes_on_a_tinted_sweep()
     model = backdrop * np.array((0.985, 1.0, 1.015), np.float32)  # fitted a little cooler than the sweep is
     clean = ~(cv2.dilate(fg.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
-    panes = tinted_panes(opening | glass | bled, backdrop_tint(img.astype(np.float32) / model, clean))
+    panes = tinted_panes(opening | glass | bled, img.astype(np.float32) / model, clean)
     assert panes[glass].all() and not panes[opening | bled].any()
 
 
