@@ -11,7 +11,7 @@
    where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
-   tells more of the light.
+   tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
 5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
    graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
@@ -42,6 +42,9 @@ EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, giv
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
+GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame's colour bleeds into an opening
+GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
+TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -106,6 +109,59 @@ def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) ->
     guessed far into a pale face would make the face look like the backdrop."""
     near = cv2.GaussianBlur(known.astype(np.float32), (0, 0), SHADING_SIGMAS[0]) >= 0.2
     return np.where(near, np.minimum(local, model), model)
+
+
+def chroma_of(ratio: np.ndarray) -> np.ndarray:
+    """Each channel's share of the level, less one (HxWx3): zero where the backdrop is only made darker or lighter
+    (shade scales every channel alike), the tint where something coloured lets it through."""
+    return ratio / np.maximum(level_of(ratio), 1e-3)[..., None] - 1.0
+
+
+def tinted_panes(holes: np.ndarray, ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """The regions of ``holes`` that are glass: deep inside them, where the colour a frame bleeds into an opening
+    (lens blur, JPEG's coarse chroma) has faded, the backdrop is seen with its channels scaled unequally, by one tint
+    all over (averaged over a few pixels, beyond the noise, it varies far less than it is large), measured against
+    the local backdrop's colour (see ``backdrop_tint``). An opening shows the backdrop itself, only darker or lighter
+    where shaded; a shadow tinted by light bounced off the product changes its tint as it fades."""
+    n, labels = cv2.connectedComponents(holes.astype(np.uint8), connectivity=4)
+    core = cv2.distanceTransform(holes.astype(np.uint8), cv2.DIST_L2, 3) >= GLASS_DEPTH
+    idx = labels[core]
+    count = np.bincount(idx, minlength=n).astype(np.float64)
+    count[0] = 0
+    if n <= 1 or count.max() < GLASS_CORE:
+        return np.zeros_like(holes)
+    tint = backdrop_tint(ratio, clean)
+    weight = core.astype(np.float32)
+    box = (GLASS_AVERAGE, GLASS_AVERAGE)
+    support = np.maximum(cv2.blur(weight, box), 1e-6)
+    count = np.maximum(count, 1)
+    shift_sq, scatter_sq = np.zeros(n), np.zeros(n)
+    for k in range(3):
+        mean = np.bincount(idx, weights=tint[..., k][core], minlength=n) / count
+        local = (cv2.blur(tint[..., k] * weight, box) / support)[core] - mean[idx]
+        shift_sq += mean**2
+        scatter_sq += np.bincount(idx, weights=local.astype(np.float64) ** 2, minlength=n) / count
+    shift, scatter = np.sqrt(shift_sq), np.sqrt(scatter_sq)
+    glass = (count >= GLASS_CORE) & (shift >= GLASS_TINT) & (shift >= GLASS_CONSISTENCY * scatter)
+    glass[0] = False
+    return glass[labels]
+
+
+def backdrop_tint(ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """The chroma of each pixel against the local backdrop's (HxWx3): the backdrop model's error in colour, which
+    varies as slowly as the light, is measured on the ``clean`` backdrop pixels (away from the product's blur and
+    bleed) around, at a quarter of the size, and taken off."""
+    chroma = chroma_of(ratio)
+    h, w = clean.shape
+    small = (max(1, w // 4), max(1, h // 4))
+    known = cv2.resize(clean.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    den = cv2.GaussianBlur(known, (0, 0), TINT_REACH / 4)
+    for k in range(3):
+        num = cv2.GaussianBlur(cv2.resize(chroma[..., k] * clean, small, interpolation=cv2.INTER_AREA), (0, 0),
+                               TINT_REACH / 4)
+        error = np.where(den > 1e-4, num / np.maximum(den, 1e-4), 0).astype(np.float32)
+        chroma[..., k] -= cv2.resize(error, (w, h), interpolation=cv2.INTER_LINEAR)
+    return chroma
 
 
 def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
@@ -329,13 +385,16 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     local = bg.copy()
     local[:, :, 0] += shading
     residual = trusted_residual(length(lab - local), dist, ~fg)
+    clean = ~(cv2.dilate(fg.astype(np.uint8), np.ones((2 * EDGE_REACH + 1,) * 2, np.uint8)) > 0) & (dist < t_bg)
     holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+    holes &= ~tinted_panes(holes, ratio, clean)
     # Holes tell more of the light: each look with their pixels known finds the holes a step deeper in a mesh.
     for _ in range(HOLE_LOOKS):
         shading = shading_field(offset, ~fg | holes)
         local[:, :, 0] = bg[:, :, 0] + shading
         residual = trusted_residual(length(lab - local), dist, ~fg | holes)
         found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+        found &= ~tinted_panes(found, ratio, clean)
         if (found == holes).all():
             break
         holes = found
