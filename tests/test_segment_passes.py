@@ -321,3 +321,10 @@ def test_the_tint_is_measured_against_the_local_backdrop():
 def test_a_glass_vase_on_the_tabletop_is_product():
     """The glass_table's vase (near-white glass in a thin grey outline) was cut out as a framed gap on off-white."""
     assert _iou(make_sample("glass_table", "offwhite", 100_121, size=(960, 768))) >= 0.9
+
+
+def test_a_pale_pane_running_on_from_its_outline_keeps_its_rim():
+    """The rim inside a dark outline is matted as compression ringing only where it differs from the product
+    further in: the glass vase on the table is pale right up to its grey outline, and keeps that rim (without the
+    test, about a quarter of the vase is cut away: IoU 0.946)."""
+    assert _iou(make_sample("glass_table", "white", 22, size=(800, 640))) >= 0.965

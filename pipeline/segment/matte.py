@@ -68,8 +68,10 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     # Nothing distinct nearby: the backdrop where the pixel is the backdrop or its shadow, the coarse answer elsewhere.
     shade = _shadow_line(pixels, back)
     value = np.where(in_band, np.where(weak, np.where((dist > 3 * noise) & ~shade, coarse_up, 0.0), a), 1.0)
-    # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too.
-    value = np.where(~in_band & (a < 0.5) & ~weak, a, value)
+    # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too, unless the
+    # rim is the colour the product has deeper in (a pale face or a pane running on from its outline).
+    face = _matches_inside(full, core > 0, ys, xs, 3 * noise)
+    value = np.where(~in_band & (a < 0.5) & ~weak & ~face, a, value)
     value = np.where(~in_band & weak & (dist <= 3 * noise), 0.0, value)  # no product colour near: the backdrop
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe).
     value *= np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
@@ -86,6 +88,21 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     f = (pixels[soft] - (1 - av) * back[soft]) / np.maximum(av, 0.25)
     foreground[ys[soft], xs[soft]] = np.clip(f + 0.5, 0, 255).astype(np.uint8)
     return alpha, foreground
+
+
+def _matches_inside(full: np.ndarray, core: np.ndarray, ys: np.ndarray, xs: np.ndarray, tolerance: float
+                    ) -> np.ndarray:
+    """Whether each full-size pixel is within ``tolerance`` (RGB) of the mean colour of the product's core (a
+    working-size mask) around it, where there is core around it."""
+    reach = 2 * (KNOWN_BAND + RIM_DEPTH) + 1
+    small = cv2.resize(full, (core.shape[1], core.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    weight = core.astype(np.float32)
+    den = cv2.boxFilter(weight, -1, (reach, reach), normalize=False)
+    mean = cv2.boxFilter(small * weight[..., None], -1, (reach, reach), normalize=False) / np.maximum(den, 1e-6)[..., None]
+    size = (full.shape[1], full.shape[0])
+    inside = _sample(np.dstack([mean, den]), ys, xs, size)
+    off = full[ys, xs].astype(np.float32) - inside[:, :3]
+    return (inside[:, 3] >= 1.0) & (_dot(off, off) < tolerance**2)
 
 
 def drop_specks(alpha: np.ndarray, solid: np.ndarray, max_area: float) -> None:
