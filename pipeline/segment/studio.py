@@ -42,7 +42,7 @@ EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, giv
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
-FOOT_STEPS, FLOOR_BEHIND = 3, 2  # see floor_band
+FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 
 
@@ -292,12 +292,20 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     return shadow[labels]
 
 
+def product_edges(level: np.ndarray) -> np.ndarray:
+    """Where the level steps: it changes across a pixel or two by more than a shadow does, and no more across six (a
+    steep shadow's ramp goes on changing at the same rate)."""
+    near = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    wide = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((7, 7), np.uint8))
+    return (near >= 2 * SHADOW_STEP) & (near > STEP_SHARE * wide)
+
+
 def floor_band(fg: np.ndarray, level: np.ndarray) -> tuple[int, int] | None:
     """(top, bottom) rows of the foreground where a floor shadow may lie, or None when the product casts none that
-    the flood left. The foot line is the lowest row with a product edge (a step in level; a shadow only ramps); the
+    the flood left. The foot line is the lowest row with a product edge; the
     shadow reaches below it by some distance and, on the floor behind the product, as far again above it."""
     rows = np.flatnonzero(fg.any(axis=1))
-    step_rows = np.flatnonzero((fg & ~gradual(level)).sum(axis=1) >= FOOT_STEPS)
+    step_rows = np.flatnonzero((fg & product_edges(level)).sum(axis=1) >= FOOT_STEPS)
     if not len(rows) or not len(step_rows):
         return None
     foot, bottom = int(step_rows[-1]), int(rows[-1])
