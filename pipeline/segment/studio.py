@@ -315,16 +315,18 @@ def floor_band(fg: np.ndarray, level: np.ndarray) -> tuple[int, int] | None:
     return max(int(rows[0]), foot - FLOOR_BEHIND * below), bottom
 
 
-def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray, background: np.ndarray) -> np.ndarray:
+def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
+                  background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The floor shadow the flood could not enter, split from a pale product standing in it: in the floor band, the
     backdrop's colour made darker is flooded from the backdrop and from the product at once (a watershed on the
     colour steps), so each pixel goes to the side it joins with the smaller step; of the backdrop's side, flat panels
     that meet their surroundings in a step or beside deeper shade are product (a shadow's flat core is its deepest
-    part), and what is left must be graded and fade into the backdrop where they meet."""
+    part), and what is left must be graded and fade into the backdrop where they meet. Returns (the shadow, the
+    panels lying in it)."""
     level = level_of(ratio)
     band_rows = floor_band(fg, level)
     if band_rows is None:
-        return np.zeros_like(fg)
+        return np.zeros_like(fg), np.zeros_like(fg)
     band = np.zeros_like(fg)
     band[band_rows[0]:band_rows[1] + 1] = True
     tint = fg & band & (level > 0.3) & (level < 0.985) & (spread(ratio) < SHADOW_FLATNESS)
@@ -335,11 +337,12 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray, backgrou
     markers[fg & ~tint] = 2
     cv2.watershed(cv2.GaussianBlur(image, (0, 0), 1.0), markers)
     cand = tint & (markers == 1)
-    cand &= ~panels_in_shadow(cand, level)
+    panels = panels_in_shadow(cand, level)
+    cand &= ~panels
     cand &= graded_shadows(cand, level)
     n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
     if n <= 1:
-        return cand
+        return cand, panels
     # A shadow fades into the backdrop where they meet; a grey part steps away from it.
     near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     meet = (labels > 0) & near_bg
@@ -347,7 +350,7 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray, backgrou
     meet_gradual = np.bincount(labels[meet], weights=gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
     ok = meet_gradual >= 0.5
     ok[0] = False
-    return ok[labels]
+    return ok[labels], panels
 
 
 def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -406,7 +409,8 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     offset = lab[:, :, 0] - bg[:, :, 0]
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
-    fg &= ~floor_shadows(image, ratio, fg, background)
+    floor, panels = floor_shadows(image, ratio, fg, background)
+    fg &= ~floor
     # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
     # would otherwise teach the shading its own shade and then match it.
     shading = shading_field(offset, ~fg)
@@ -423,6 +427,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
+    holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     return fg & ~holes, holes, model, shading
 
