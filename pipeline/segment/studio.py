@@ -12,8 +12,10 @@
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
    tells more of the light.
-5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
-   graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
+5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
+   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
+   the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
+   the backdrop and from the product, and goes, while the flat parts lying in it (a tray, a rail) stay.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
    into it, goes.
 """
