@@ -464,12 +464,13 @@ def _render_hard(product: str, backdrop: str, seed: int, size: tuple[int, int], 
     where = _draw_hard(product, canvas, rng)
     cov, colour, glass = canvas.finish()
     bg = bg * (1 - rng.uniform(0.25, 0.45) * _contact_shadow(cov, where, w, h, rng)[:, :, None])
-    # A lens, not a ruler: edges a fraction of a pixel soft.
-    alpha = cv2.GaussianBlur(cov, (3, 3), 0.5)[:, :, None]
     # Glass lets 60% of the backdrop through, tinted by its own colour.
     see = 0.6 * glass[:, :, None]
     product_px = colour * (1 - see) + (bg * colour / 255.0) * see
-    img = _photograph(product_px * alpha + bg * (1 - alpha), noise, quality, rng)
+    scene = product_px * cov[:, :, None] + bg * (1 - cov[:, :, None])
+    # A lens, not a ruler: the whole scene a fraction of a pixel soft (blurring the coverage alone would spread it
+    # where the product has no colour and draw a dark rim around every part).
+    img = _photograph(cv2.GaussianBlur(scene, (3, 3), 0.5), noise, quality, rng)
     mask = np.where(cov >= 0.5, 255, 0).astype(np.uint8)
     return Sample(name=f"{product}_on_{backdrop}_{seed}", image=img, mask=mask, product=product, backdrop=backdrop)
 

@@ -297,3 +297,24 @@ def test_pale_frames_standing_on_the_floor_lose_their_floor_shadow():
     near = cv2.dilate(gt.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert (pred & gt).sum() > 0.93 * gt.sum()
     assert (pred & ~near).sum() < 0.2 * gt.sum()  # main kept half the product again in shadow
+
+
+def test_a_half_covered_edge_pixel_is_matted_at_one_half():
+    """The known-backdrop matting cuts noise-sized moves without shifting the middle of the edge, and compares the edge
+    with the backdrop measured where the product's soft edge no longer darkens it: a column of pixels half covered
+    by a pale blue panel gets alpha near one half, not less (the mask would lose a pixel all round)."""
+    rng = np.random.default_rng(3)
+    h, w = 240, 320
+    cov = np.zeros((h, w), np.float32)
+    cov[60:200, 121:199] = 1.0
+    cov[60:200, 120] = cov[60:200, 199] = 0.5
+    back, part = np.float32([242, 242, 242]), np.float32([205, 225, 238])
+    img = back * (1 - cov[..., None]) + part * cov[..., None]
+    img = np.clip(img + rng.normal(0, 1.5, (h, w, 3)) + 0.5, 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    alpha = segment(normalize(buf.getvalue())).alpha[80:180]
+    for column in (120, 199):
+        assert 0.45 <= alpha[:, column].mean() <= 0.6
+    assert alpha[:, 119].max() < 0.1 and alpha[:, 200].max() < 0.1
+    assert alpha[:, 122:197].min() > 0.95

@@ -43,3 +43,19 @@ def test_scene_is_deterministic_and_busy(kind):
     a, b = make_scene(kind, 2), make_scene(kind, 2)
     assert a.shape == (480, 640, 3) and np.array_equal(a, b)
     assert a.reshape(-1, 3).std(axis=0).mean() > 10
+
+
+
+def test_a_pale_part_on_white_has_no_dark_rim():
+    """The lens softens the whole scene: a pixel just outside a white lampshade is less than half covered, so it lies
+    nearer the backdrop than the shade (blurring the coverage alone drew a dark rim there)."""
+    import cv2
+
+    s = make_sample("white_lamp", "white", 21, size=(480, 384), quality=95)
+    top = np.zeros(s.mask.shape, bool)
+    top[: s.mask.shape[0] // 2] = True  # the shade; the floor shadow is far below
+    shade = (s.mask == 255) & top
+    rim = (cv2.dilate(s.mask, np.ones((3, 3), np.uint8)) == 255) & (s.mask == 0) & top
+    grey = s.image.astype(np.float32).mean(axis=2)
+    assert shade.sum() > 200 and rim.sum() > 50
+    assert np.median(grey[rim]) >= (np.median(grey[shade]) + 255) / 2

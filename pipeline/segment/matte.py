@@ -59,8 +59,9 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     span = _dot(towards, towards)
     proj = _dot(diff, towards) / np.maximum(span, 1e-3)
     # Noise-sized moves are no product, nor the ringing that compression leaves beside a strong edge (a share of it).
-    floor = np.maximum(noise / np.sqrt(np.maximum(span, 1e-3)), RINGING)
-    a = np.clip((proj - floor) / np.maximum(1 - floor, 1e-3), 0, 1)
+    floor = np.minimum(np.maximum(noise / np.sqrt(np.maximum(span, 1e-3)), RINGING), 0.45)
+    # Noise-sized moves are cut and the rest stretched about the middle: a half-covered pixel stays at one half.
+    a = np.clip((proj - floor) / (1 - 2 * floor), 0, 1)
     weak = span < (WEAK_SPAN * noise) ** 2
     coarse_up = _sample(coarse.mask.astype(np.float32)[..., None], ys, xs, size)[:, 0]
     in_band = band[ys, xs]

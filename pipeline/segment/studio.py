@@ -431,7 +431,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         holes = found
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
-    return fg & ~holes, holes, model, shading
+    product = fg & ~holes
+    # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
+    # longer darkens the backdrop (measured right beside it, the backdrop would be taken partly for product).
+    return product, holes, model, shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
