@@ -251,6 +251,55 @@ def test_a_grey_products_own_legs_are_not_its_floor_shadow():
     assert _iou(make_sample("chair", "gradient", 10, size=(900, 720))) >= 0.95
 
 
+def _pale_products_on_a_floor_shadow():
+    """A white backdrop with a soft floor shadow (a blurred ellipse, 40% deep at the foot line) under a pale frame
+    (posts and a bottom rail, 6% darker than the backdrop) and a grey tray standing in it; the flood left the shadow
+    in the foreground. Returns the image, its ratio to the backdrop, the foreground, the product and the shadow
+    outside the frame."""
+    h, w = 200, 320
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (160, 150), (120, 8), 0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 6)
+    level = 1.0 - 0.4 * shadow / shadow.max()
+    product = np.zeros((h, w), bool)
+    product[40:150, 60:66] = product[40:150, 134:140] = product[144:150, 60:140] = True  # the frame
+    level[product] = 0.94
+    tray = np.zeros((h, w), bool)
+    tray[136:150, 180:260] = True
+    level[tray] = 0.8
+    product |= tray
+    rng = np.random.default_rng(0)
+    image = np.clip(255 * level[:, :, None] + rng.normal(0, 1.0, (h, w, 1)), 0, 255).repeat(3, axis=2)
+    image = image.astype(np.uint8)
+    cast = (shadow > 0.05 * shadow.max()) & ~product
+    inside = np.zeros((h, w), bool)
+    inside[40:144, 66:134] = True  # seen through the frame: the holes pass's
+    fg = product | cast
+    cast &= ~inside
+    ratio = image.astype(np.float32) / 255.0
+    return image, ratio, fg, product, cast
+
+
+def test_a_floor_shadow_under_pale_products_is_not_the_product():
+    from pipeline.segment.studio import floor_shadows
+
+    image, ratio, fg, product, cast = _pale_products_on_a_floor_shadow()
+    found, panels = floor_shadows(image, ratio, fg, ~fg)
+    assert found[cast].mean() > 0.8
+    assert found[product].mean() < 0.02  # the rail and the tray lying in the shade stay
+    assert panels[product].mean() > 0.3 and panels[cast].mean() < 0.1  # and holes may not take them
+
+
+def test_pale_frames_standing_on_the_floor_lose_their_floor_shadow():
+    s = make_sample("frames", "white", 100_100, size=(960, 768))
+    buf = io.BytesIO()
+    Image.fromarray(s.image).save(buf, "PNG")
+    pred, gt = segment(normalize(buf.getvalue())).alpha > 0.5, s.mask > 127
+    near = cv2.dilate(gt.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert (pred & gt).sum() > 0.93 * gt.sum()
+    assert (pred & ~near).sum() < 0.2 * gt.sum()  # main kept half the product again in shadow
+
+
 def test_a_half_covered_edge_pixel_is_matted_at_one_half():
     """The known-backdrop matting cuts noise-sized moves without shifting the middle of the edge, and compares the edge
     with the backdrop measured where the product's soft edge no longer darkens it: a column of pixels half covered

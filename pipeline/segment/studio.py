@@ -12,8 +12,10 @@
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
    tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
-5. ``panels`` and ``attached shadows``: white faces the flood entered beside a shadow of the same grey come back;
-   graded shadows the flood could not reach, that fade into the backdrop where they meet it, go.
+5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
+   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
+   the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
+   the backdrop and from the product, and goes, while the flat parts lying in it (a tray, a rail) stay.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
    into it, goes.
 """
@@ -45,6 +47,8 @@ THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than
 GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame's colour bleeds into an opening
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
+FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
+PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -346,6 +350,90 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     return shadow[labels]
 
 
+def product_edges(level: np.ndarray) -> np.ndarray:
+    """Where the level steps: it changes across a pixel or two by more than a shadow does, and no more across six (a
+    steep shadow's ramp goes on changing at the same rate)."""
+    near = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    wide = cv2.morphologyEx(level, cv2.MORPH_GRADIENT, np.ones((7, 7), np.uint8))
+    return (near >= 2 * SHADOW_STEP) & (near > STEP_SHARE * wide)
+
+
+def floor_band(fg: np.ndarray, level: np.ndarray) -> tuple[int, int] | None:
+    """(top, bottom) rows of the foreground where a floor shadow may lie, or None when the product casts none that
+    the flood left. The foot line is the lowest row with a product edge; the
+    shadow reaches below it by some distance and, on the floor behind the product, as far again above it."""
+    rows = np.flatnonzero(fg.any(axis=1))
+    step_rows = np.flatnonzero((fg & product_edges(level)).sum(axis=1) >= FOOT_STEPS)
+    if not len(rows) or not len(step_rows):
+        return None
+    foot, bottom = int(step_rows[-1]), int(rows[-1])
+    below = bottom - foot
+    if below < FOOT_STEPS:
+        return None
+    return max(int(rows[0]), foot - FLOOR_BEHIND * below), bottom
+
+
+def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
+                  background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The floor shadow the flood could not enter, split from a pale product standing in it: in the floor band, the
+    backdrop's colour made darker is flooded from the backdrop and from the product at once (a watershed on the
+    colour steps), so each pixel goes to the side it joins with the smaller step; of the backdrop's side, flat panels
+    that meet their surroundings in a step or beside deeper shade are product (a shadow's flat core is its deepest
+    part), and what is left must be graded and fade into the backdrop where they meet. Returns (the shadow, the
+    panels lying in it)."""
+    level = level_of(ratio)
+    band_rows = floor_band(fg, level)
+    if band_rows is None:
+        return np.zeros_like(fg), np.zeros_like(fg)
+    band = np.zeros_like(fg)
+    band[band_rows[0]:band_rows[1] + 1] = True
+    tint = fg & band & (level > 0.3) & (level < 0.985) & (spread(ratio) < SHADOW_FLATNESS)
+    markers = np.zeros(fg.shape, np.int32)
+    # The backdrop a few pixels clear of the product: where a pale part matches a faint shadow the flood runs into it.
+    clear = cv2.erode((~fg).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    markers[clear] = 1
+    markers[fg & ~tint] = 2
+    cv2.watershed(cv2.GaussianBlur(image, (0, 0), 1.0), markers)
+    cand = tint & (markers == 1)
+    panels = panels_in_shadow(cand, level)
+    cand &= ~panels
+    cand &= graded_shadows(cand, level)
+    n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return cand, panels
+    # A shadow fades into the backdrop where they meet; a grey part steps away from it.
+    near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    meet = (labels > 0) & near_bg
+    meet_n = np.bincount(labels[meet], minlength=n)
+    meet_gradual = np.bincount(labels[meet], weights=gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
+    ok = meet_gradual >= 0.5
+    ok[0] = False
+    return ok[labels], panels
+
+
+def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Flat parts of ``region`` (a tray, a foot, a frame's bottom rail lying in a floor shadow), with their own edge:
+    flat cores whose surroundings are, for a good share, a step or deeper shade. A shadow's flat core is its deepest
+    part and ramps away on every side."""
+    soft = cv2.GaussianBlur(level.astype(np.float32), (0, 0), 1.0)
+    flat = region & (cv2.morphologyEx(soft, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) < PANEL_FLATNESS)
+    n, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(region)
+    idx = labels.ravel()
+    mean = np.bincount(idx, weights=soft.ravel(), minlength=n) / np.maximum(np.bincount(idx, minlength=n), 1)
+    side = 2 * PANEL_RING + 1
+    around = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
+    ring = (labels == 0) & (around > 0)
+    ring_n = np.maximum(np.bincount(around[ring], minlength=n), 1)
+    stepped = np.bincount(around[ring], weights=~gradual(level)[ring], minlength=n) / ring_n
+    deeper = ring & (soft < mean[around] - PANEL_DEEPER)
+    darker = np.bincount(around[deeper], minlength=n) / ring_n
+    panel = stepped + darker > PANEL_EDGE_SHARE
+    panel[0] = False
+    return grow_within(panel[labels], region, PANEL_RING)
+
+
 def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel, np.ndarray]:
     """(foreground, holes, backdrop model, shading) at the size of ``image`` (RGB uint8) on a studio backdrop."""
     lab = rgb_to_lab(image)
@@ -379,6 +467,8 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     offset = lab[:, :, 0] - bg[:, :, 0]
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
+    floor, panels = floor_shadows(image, ratio, fg, background)
+    fg &= ~floor
     # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
     # would otherwise teach the shading its own shade and then match it.
     shading = shading_field(offset, ~fg)
@@ -398,6 +488,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
+    holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     product = fg & ~holes
     # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
