@@ -42,6 +42,7 @@ EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, giv
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
+TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE = 3.0, 0.015, 1.5  # see tinted
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -69,6 +70,15 @@ def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
     light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
     return np.maximum(dark, light) > 2.0 * edge_t
+
+
+def tinted(ratio: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Where the colour, smoothed over a few pixels, is not the backdrop's made lighter or darker: its channels scale
+    unequally, beyond the backdrop's own smoothed noise (99.9th percentile). A white face a little warmer or cooler
+    than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not."""
+    tint = spread(cv2.GaussianBlur(ratio, (0, 0), TINT_SIGMA))
+    noise = float(np.percentile(tint[quiet], 99.9)) if quiet.sum() > 20 else TINT_FLOOR
+    return tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise)
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -317,9 +327,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # backdrop's own pixels pass on sharp detail alone.
     grad = _edge_strength(lab)
     soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
-    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
+    tint = tinted(ratio, quiet)
+    background = flood_from_border(like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
-    background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
+    background = grow_within(background, (dist < t_bg) & ~tint, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
