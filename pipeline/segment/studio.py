@@ -42,7 +42,7 @@ EDGE_REACH = 4  # px: how far the detail of a strong edge spreads beyond it, giv
 PALE_GAP, FRAME_CONTRAST, FRAME_SHARE = 4.0, 5.0, 0.5  # see framed_gaps
 BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share of the product's bounding box
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
-TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE = 3.0, 0.015, 1.5  # see tinted
+TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -72,13 +72,17 @@ def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     return np.maximum(dark, light) > 2.0 * edge_t
 
 
-def tinted(ratio: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Where the colour, smoothed over a few pixels, is not the backdrop's made lighter or darker: its channels scale
     unequally, beyond the backdrop's own smoothed noise (99.9th percentile). A white face a little warmer or cooler
-    than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not."""
-    tint = spread(cv2.GaussianBlur(ratio, (0, 0), TINT_SIGMA))
+    than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not. Sharp
+    detail is left out of the smoothing: a wire's colour does not tint the backdrop beside it."""
+    keep = (~sharp).astype(np.float32)
+    weight = cv2.GaussianBlur(keep, (0, 0), TINT_SIGMA)
+    smooth = cv2.GaussianBlur(ratio * keep[:, :, None], (0, 0), TINT_SIGMA) / np.maximum(weight, 1e-3)[:, :, None]
+    tint = np.where(weight > 0.3, spread(smooth), 0.0)
     noise = float(np.percentile(tint[quiet], 99.9)) if quiet.sum() > 20 else TINT_FLOOR
-    return tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise)
+    return _without_specks(tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise), TINT_AREA)  # a face, not a blotch
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -327,7 +331,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # backdrop's own pixels pass on sharp detail alone.
     grad = _edge_strength(lab)
     soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
-    tint = tinted(ratio, quiet)
+    tint = tinted(ratio, quiet, sharp)
     background = flood_from_border(like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = grow_within(background, (dist < t_bg) & ~tint, steps=EDGE_REACH)
