@@ -76,13 +76,29 @@ def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarra
     """Where the colour, smoothed over a few pixels, is not the backdrop's made lighter or darker: its channels scale
     unequally, beyond the backdrop's own smoothed noise (99.9th percentile). A white face a little warmer or cooler
     than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not. Sharp
-    detail is left out of the smoothing: a wire's colour does not tint the backdrop beside it."""
-    keep = (~sharp).astype(np.float32)
+    detail and the pixels beside it are left out of the smoothing: a wire's or an edge's colour, bled a pixel or two
+    by compression, does not tint the backdrop beside it."""
+    keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
     weight = cv2.GaussianBlur(keep, (0, 0), TINT_SIGMA)
     smooth = cv2.GaussianBlur(ratio * keep[:, :, None], (0, 0), TINT_SIGMA) / np.maximum(weight, 1e-3)[:, :, None]
     tint = np.where(weight > 0.3, spread(smooth), 0.0)
     noise = float(np.percentile(tint[quiet], 99.9)) if quiet.sum() > 20 else TINT_FLOOR
-    return _without_specks(tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise), TINT_AREA)  # a face, not a blotch
+    faces = _without_specks(tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise), TINT_AREA)  # a face, not a blotch
+    # The smoothing spreads a face's tint beyond its outline and thins it inside: the outline is where the tint
+    # falls to half the face's own.
+    n, labels = cv2.connectedComponents(faces.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return faces
+    own = np.bincount(labels.ravel(), weights=tint.ravel(), minlength=n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    half = np.where(faces, 0.5 * own[labels], 0).astype(np.float32)
+    k = np.ones((3, 3), np.uint8)
+    for _ in range(int(np.ceil(2 * TINT_SIGMA))):
+        reach = cv2.dilate(half, k)
+        grown = (reach > 0) & (tint > reach) & (half == 0)
+        if not grown.any():
+            break
+        half = np.where(grown, reach, half)
+    return half > 0
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
