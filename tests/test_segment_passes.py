@@ -269,3 +269,8 @@ def test_a_white_face_tinted_off_the_backdrop_is_found_but_not_a_shadow_or_a_wir
     assert found[face].mean() > 0.95
     near_face = cv2.dilate(face.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # its outline to within 3 px
     assert not found[~near_face].any()  # not the shadow, not beside the wire, not the plain backdrop
+
+
+def test_a_white_lamp_shade_a_little_warmer_than_an_off_white_sweep_is_kept():
+    """The shade's lit face is within the sweep's noise in lightness; only its tint tells it apart."""
+    assert _iou(make_sample("white_lamp", "offwhite", 26, size=(800, 640))) >= 0.6
