@@ -3,7 +3,8 @@
 1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
    from the border; only sharp detail blocks the flood (a product's edge, and thin parts found by their top-hats:
-   wires, rods, strings, legs), not the slow ramp of a soft shadow.
+   wires, rods, strings, legs), not the slow ramp of a soft shadow, and faces tinted off the backdrop (a white a
+   little warmer or cooler than the sweep, as light as it: seen on the colour smoothed over a few pixels).
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
@@ -89,7 +90,8 @@ def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarra
     n, labels = cv2.connectedComponents(faces.astype(np.uint8), connectivity=8)
     if n <= 1:
         return faces
-    own = np.bincount(labels.ravel(), weights=tint.ravel(), minlength=n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    idx = labels.ravel()
+    own = np.bincount(idx, weights=tint.ravel(), minlength=n) / np.maximum(np.bincount(idx, minlength=n), 1)
     half = np.where(faces, 0.5 * own[labels], 0).astype(np.float32)
     k = np.ones((3, 3), np.uint8)
     for _ in range(int(np.ceil(2 * TINT_SIGMA))):
