@@ -2,9 +2,9 @@
 
 1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
-   from the border; only sharp detail blocks the flood (a product's edge, and thin parts found by their top-hats:
-   wires, rods, strings, legs), not the slow ramp of a soft shadow, and faces tinted off the backdrop (a white a
-   little warmer or cooler than the sweep, as light as it: seen on the colour smoothed over a few pixels).
+   from the border; only sharp detail (a product's edge, and thin parts found by their top-hats: wires, rods,
+   strings, legs) and faces tinted off the backdrop (a white a little warmer or cooler than the sweep, as light as
+   it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow.
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
