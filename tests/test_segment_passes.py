@@ -12,7 +12,7 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import (backdrop_holes, framed_gaps, mostly_exact, shading_field, thin_parts,
+from pipeline.segment.studio import (backdrop_holes, framed_gaps, mostly_exact, shading_field, thin_parts, tinted,
                                      tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
@@ -377,3 +377,29 @@ def test_a_pale_pane_running_on_from_its_outline_keeps_its_rim():
     further in: the glass vase on the table is pale right up to its grey outline, and keeps that rim (without the
     test, about a quarter of the vase is cut away: IoU 0.946)."""
     assert _iou(make_sample("glass_table", "white", 22, size=(800, 640))) >= 0.965
+
+
+def test_a_white_face_tinted_off_the_backdrop_is_found_but_not_a_shadow_or_a_wires_fringe():
+    rng = np.random.default_rng(3)
+    h, w = 160, 200
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    ratio = np.ones((h, w, 3), np.float32)
+    ratio *= (1 - 0.3 * np.exp(-((x - 150) ** 2 + (y - 120) ** 2) / (2 * 12.0**2)))[:, :, None]  # a soft shadow
+    face = np.zeros((h, w), bool)
+    face[40:100, 30:90] = True
+    ratio[face] *= np.array([1.0, 1.0, 0.975], np.float32)  # a warmer white, as light as the backdrop
+    sharp = np.zeros((h, w), bool)
+    sharp[20:140, 120:122] = True  # a wire of a strong colour
+    ratio[sharp] = (0.6, 0.4, 0.3)
+    ratio += rng.normal(0, 0.01, ratio.shape).astype(np.float32)  # sensor noise
+    quiet = np.zeros((h, w), bool)
+    quiet[:12], quiet[-12:], quiet[:, :12], quiet[:, -12:] = True, True, True, True
+    found = tinted(ratio, quiet, sharp)
+    assert found[face].mean() > 0.95
+    near_face = cv2.dilate(face.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # its outline to within 3 px
+    assert not found[~near_face].any()  # not the shadow, not beside the wire, not the plain backdrop
+
+
+def test_a_white_lamp_shade_a_little_warmer_than_an_off_white_sweep_is_kept():
+    """The shade's lit face is within the sweep's noise in lightness; only its tint tells it apart."""
+    assert _iou(make_sample("white_lamp", "offwhite", 26, size=(800, 640))) >= 0.6

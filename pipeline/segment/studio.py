@@ -2,8 +2,9 @@
 
 1. ``backdrop``: the smooth backdrop model fitted on the border (vignettes and gradients included).
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
-   from the border; only sharp detail blocks the flood (a product's edge, and thin parts found by their top-hats:
-   wires, rods, strings, legs), not the slow ramp of a soft shadow.
+   from the border; only sharp detail (a product's edge, and thin parts found by their top-hats: wires, rods,
+   strings, legs) and faces tinted off the backdrop (a white a little warmer or cooler than the sweep, as light as
+   it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow.
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
@@ -49,6 +50,7 @@ GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
+TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -76,6 +78,36 @@ def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
     light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
     return np.maximum(dark, light) > 2.0 * edge_t
+
+
+def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarray:
+    """Where the colour, smoothed over a few pixels, is not the backdrop's made lighter or darker: its channels scale
+    unequally, beyond the backdrop's own smoothed noise (99.9th percentile). A white face a little warmer or cooler
+    than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not. Sharp
+    detail and the pixels beside it are left out of the smoothing: a wire's or an edge's colour, bled a pixel or two
+    by compression, does not tint the backdrop beside it."""
+    keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
+    weight = cv2.GaussianBlur(keep, (0, 0), TINT_SIGMA)
+    smooth = cv2.GaussianBlur(ratio * keep[:, :, None], (0, 0), TINT_SIGMA) / np.maximum(weight, 1e-3)[:, :, None]
+    tint = np.where(weight > 0.3, spread(smooth), 0.0)
+    noise = float(np.percentile(tint[quiet], 99.9)) if quiet.sum() > 20 else TINT_FLOOR
+    faces = _without_specks(tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise), TINT_AREA)  # a face, not a blotch
+    # The smoothing spreads a face's tint beyond its outline and thins it inside: the outline is where the tint
+    # falls to half the face's own.
+    n, labels = cv2.connectedComponents(faces.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return faces
+    idx = labels.ravel()
+    own = np.bincount(idx, weights=tint.ravel(), minlength=n) / np.maximum(np.bincount(idx, minlength=n), 1)
+    half = np.where(faces, 0.5 * own[labels], 0).astype(np.float32)
+    k = np.ones((3, 3), np.uint8)
+    for _ in range(int(np.ceil(2 * TINT_SIGMA))):
+        reach = cv2.dilate(half, k)
+        grown = (reach > 0) & (tint > reach) & (half == 0)
+        if not grown.any():
+            break
+        half = np.where(grown, reach, half)
+    return half > 0
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -461,9 +493,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # backdrop's own pixels pass on sharp detail alone.
     grad = _edge_strength(lab)
     soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
-    background = flood_from_border(like_bg & ~sharp & ~(soft_edge & ~(dist < t_bg)))
+    tint = tinted(ratio, quiet, sharp)
+    background = flood_from_border(like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg)))
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
-    background = grow_within(background, dist < t_bg, steps=EDGE_REACH)
+    background = grow_within(background, (dist < t_bg) & ~tint, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
     fg = ~background | _outlined_panels(ratio, background, dist < t_bg * 0.5, grad > max(2.0, 5.0 * n))
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
