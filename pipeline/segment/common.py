@@ -76,3 +76,9 @@ def spread(ratio: np.ndarray) -> np.ndarray:
     """Largest minus smallest channel."""
     r, g, b = ratio[..., 0], ratio[..., 1], ratio[..., 2]
     return np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+
+
+def chroma_of(ratio: np.ndarray) -> np.ndarray:
+    """Each channel's share of the level, less one (HxWx3): zero where the backdrop is only made darker or lighter
+    (shade scales every channel alike), the tint where something coloured lets it through."""
+    return ratio / np.maximum(level_of(ratio), 1e-3)[..., None] - 1.0

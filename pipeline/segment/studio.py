@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backdrop import BackdropModel, border_mask, fit_backdrop
 from ..color import lab_to_rgb, rgb_to_lab
-from .common import flood_from_border, grow_within, length, level_of, spread
+from .common import chroma_of, flood_from_border, grow_within, length, level_of, spread
 
 DETAIL_SIGMA = 1.2  # px at the working size: the scale of the edges and wires that block the flood
 SHADING_SIGMAS = (2.5, 10.0)  # px: near and far support of the shading field
@@ -89,7 +89,7 @@ def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarra
     keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
     weight = cv2.GaussianBlur(keep, (0, 0), TINT_SIGMA)
     smooth = cv2.GaussianBlur(ratio * keep[:, :, None], (0, 0), TINT_SIGMA) / np.maximum(weight, 1e-3)[:, :, None]
-    tint = np.where(weight > 0.3, spread(smooth), 0.0)
+    tint = np.where(weight > 0.3, spread(chroma_of(smooth)), 0.0)
     noise = float(np.percentile(tint[quiet], 99.9)) if quiet.sum() > 20 else TINT_FLOOR
     faces = _without_specks(tint > max(TINT_FLOOR, TINT_OVER_NOISE * noise), TINT_AREA)  # a face, not a blotch
     # The smoothing spreads a face's tint beyond its outline and thins it inside: the outline is where the tint
@@ -145,12 +145,6 @@ def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) ->
     guessed far into a pale face would make the face look like the backdrop."""
     near = cv2.GaussianBlur(known.astype(np.float32), (0, 0), SHADING_SIGMAS[0]) >= 0.2
     return np.where(near, np.minimum(local, model), model)
-
-
-def chroma_of(ratio: np.ndarray) -> np.ndarray:
-    """Each channel's share of the level, less one (HxWx3): zero where the backdrop is only made darker or lighter
-    (shade scales every channel alike), the tint where something coloured lets it through."""
-    return ratio / np.maximum(level_of(ratio), 1e-3)[..., None] - 1.0
 
 
 def tinted_panes(holes: np.ndarray, ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
