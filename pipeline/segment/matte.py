@@ -72,9 +72,10 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     # rim is the colour the product has deeper in (a pale face or a pane running on from its outline).
     face = _matches_inside(full, core > 0, ys, xs, 3 * noise)
     value = np.where(~in_band & (a < 0.5) & ~weak & ~face, a, value)
-    value = np.where(~in_band & weak & (dist <= 3 * noise), 0.0, value)  # no product colour near: the backdrop
-    # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe).
-    value *= np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1)
+    value = np.where(~in_band & weak & (dist <= 3 * noise) & ~face, 0.0, value)  # no product colour near: the backdrop
+    # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe), unless it
+    # is the colour of the product's face it lies in.
+    value *= np.where(~in_band & face, 1.0, np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1))
     alpha = solid.astype(np.float32)
     alpha[ys, xs] = value
     if coarse.holes.any():
