@@ -70,12 +70,13 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     value = np.where(in_band, np.where(weak, np.where((dist > 3 * noise) & ~shade, coarse_up, 0.0), a), 1.0)
     # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too, unless the
     # rim is the colour the product has deeper in (a pale face or a pane running on from its outline).
-    face = _matches_inside(full, core > 0, ys, xs, 3 * noise)
+    face = np.zeros(len(ys), bool)  # rim pixels only
+    face[~in_band] = _matches_inside(full, coarse.image, core > 0, ys[~in_band], xs[~in_band], 3 * noise)
     value = np.where(~in_band & (a < 0.5) & ~weak & ~face, a, value)
     value = np.where(~in_band & weak & (dist <= 3 * noise) & ~face, 0.0, value)  # no product colour near: the backdrop
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe), unless it
     # is the colour of the product's face it lies in.
-    value *= np.where(~in_band & face, 1.0, np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1))
+    value *= np.where(face, 1.0, np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1))
     alpha = solid.astype(np.float32)
     alpha[ys, xs] = value
     if coarse.holes.any():
@@ -91,12 +92,12 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     return alpha, foreground
 
 
-def _matches_inside(full: np.ndarray, core: np.ndarray, ys: np.ndarray, xs: np.ndarray, tolerance: float
-                    ) -> np.ndarray:
-    """Whether each full-size pixel is within ``tolerance`` (RGB) of the mean colour of the product's core (a
-    working-size mask) around it, where there is core around it."""
+def _matches_inside(full: np.ndarray, small: np.ndarray, core: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                    tolerance: float) -> np.ndarray:
+    """Whether each pixel of ``full`` is within ``tolerance`` (RGB) of the mean colour of the product's core around
+    it (``core`` a mask of the working-size image ``small``), where there is core around it."""
     reach = 2 * (KNOWN_BAND + RIM_DEPTH) + 1
-    small = cv2.resize(full, (core.shape[1], core.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = small.astype(np.float32)
     weight = core.astype(np.float32)
     den = cv2.boxFilter(weight, -1, (reach, reach), normalize=False)
     mean = cv2.boxFilter(small * weight[..., None], -1, (reach, reach), normalize=False) / np.maximum(den, 1e-6)[..., None]

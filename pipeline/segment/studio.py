@@ -129,15 +129,17 @@ def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
     scale where the known pixels are close, a far one elsewhere)."""
     m = known.astype(np.float32)
     v = np.where(known, offset, 0).astype(np.float32)
-    out = np.zeros_like(v)
-    weight_left = np.ones_like(v)
-    for sigma in SHADING_SIGMAS:
-        num, den = cv2.GaussianBlur(v, (0, 0), sigma), cv2.GaussianBlur(m, (0, 0), sigma)
-        est = num / np.maximum(den, 1e-6)
-        w = np.clip(den / 0.2, 0, 1) if sigma != SHADING_SIGMAS[-1] else np.ones_like(den)
-        out += weight_left * w * np.where(den > 1e-6, est, 0)
-        weight_left *= 1 - w
-    return out
+    near, far = (_normalized_blur(v, m, sigma) for sigma in SHADING_SIGMAS)
+    w = np.clip(near[1] / 0.2, 0, 1)
+    return w * near[0] + (1 - w) * far[0]
+
+
+def _normalized_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the weighted mean of ``values`` around each pixel, 0 where there is no weight; the weight around it)."""
+    den = cv2.GaussianBlur(weights, (0, 0), sigma)
+    est = cv2.GaussianBlur(values, (0, 0), sigma) / np.maximum(den, 1e-6)
+    est[den <= 1e-6] = 0
+    return est, den
 
 
 def trusted_residual(local: np.ndarray, model: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -261,16 +263,38 @@ def mostly_exact(fg: np.ndarray, exact: np.ndarray, smooth_shadow: np.ndarray, s
 
 def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, step: float, reach: int) -> np.ndarray:
     """Grow ``region`` onto ``allowed`` pixels whose ``level`` is within ``step`` of a neighbour already in it."""
-    k = np.ones((3, 3), np.uint8)
+    out = region.copy()
     level = level.astype(np.float32)
+    k = np.ones((3, 3), np.uint8)
+    h, w = region.shape
+    # Only the pixels beside the last ones added can join next: each step looks at their box (and at a pixel more
+    # around it, where their neighbours lie).
+    box = _box_of(allowed, (0, 0), h, w)
     for _ in range(reach):
-        hi = cv2.dilate(np.where(region, level, -1e3).astype(np.float32), k)
-        lo = -cv2.dilate(np.where(region, -level, -1e3).astype(np.float32), k)
-        add = allowed & ~region & (hi > -1e2) & ((np.abs(level - hi) < step) | (np.abs(level - lo) < step))
-        if not add.any():
+        if box is None:
             break
-        region = region | add
-    return region
+        y0, y1, x0, x1 = box
+        cy0, cy1, cx0, cx1 = max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1)
+        grown, lv = out[cy0:cy1, cx0:cx1], level[cy0:cy1, cx0:cx1]
+        hi = cv2.dilate(np.where(grown, lv, -1e3).astype(np.float32), k)
+        lo = -cv2.dilate(np.where(grown, -lv, -1e3).astype(np.float32), k)
+        add = allowed[cy0:cy1, cx0:cx1] & ~grown & (hi > -1e2) & ((np.abs(lv - hi) < step) | (np.abs(lv - lo) < step))
+        inner = np.zeros_like(add)
+        inner[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0] = True
+        add &= inner
+        grown |= add
+        box = _box_of(add, (cy0, cx0), h, w)
+    return out
+
+
+def _box_of(mask: np.ndarray, origin: tuple[int, int], h: int, w: int) -> tuple[int, int, int, int] | None:
+    """The box (y0, y1, x0, x1) around ``mask``'s pixels and a pixel all round, in the HxW frame in which ``mask``
+    starts at ``origin``; None when it has none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    oy, ox = origin
+    return (max(0, oy + rows[0] - 1), min(h, oy + rows[-1] + 2), max(0, ox + cols[0] - 1), min(w, ox + cols[-1] + 2))
 
 
 def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
