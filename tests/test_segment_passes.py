@@ -12,8 +12,8 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import (backdrop_holes, framed_gaps, mostly_exact, shading_field, thin_parts, tinted,
-                                     tinted_panes)
+from pipeline.segment.studio import (backdrop_holes, framed_gaps, grow_smoothly, mostly_exact, shading_field, thin_parts,
+                                     tinted, tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -409,3 +409,24 @@ def test_a_white_face_keeps_its_rim_where_it_is_the_colour_further_in():
     """The rim of a white lampshade on an off-white sweep is within the sweep's noise of it, as the shade is further
     in: it is the face, not backdrop the coarse pass took in (the matting used to cut a band of it: IoU 0.85)."""
     assert _iou(make_sample("white_lamp", "offwhite", 100_131, size=(960, 768))) >= 0.92
+
+
+def test_growing_smoothly_looks_only_beside_the_last_pixels_added_and_finds_the_same_region():
+    def everywhere(region, allowed, level, step, reach):
+        k = np.ones((3, 3), np.uint8)
+        for _ in range(reach):
+            hi = cv2.dilate(np.where(region, level, -1e3).astype(np.float32), k)
+            lo = -cv2.dilate(np.where(region, -level, -1e3).astype(np.float32), k)
+            add = allowed & ~region & (hi > -1e2) & ((np.abs(level - hi) < step) | (np.abs(level - lo) < step))
+            region = region | add
+        return region
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        h, w = rng.integers(5, 60, 2)
+        level = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), rng.uniform(0.5, 3))
+        allowed = rng.random((h, w)) < rng.uniform(0.3, 1.0)
+        region = rng.random((h, w)) < 0.02
+        reach = int(rng.integers(1, 40))
+        assert np.array_equal(grow_smoothly(region, allowed, level, 0.01, reach),
+                              everywhere(region, allowed, level, 0.01, reach))
