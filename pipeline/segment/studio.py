@@ -50,6 +50,8 @@ GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
+FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far clear of the product's blurred rim
+FLOOR_MATCH, FLOOR_MATCH_SHARE, FLOOR_SHADE, FLOOR_MIN_AREA = 0.04, 0.8, 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
@@ -75,9 +77,15 @@ def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
     the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
-    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
     light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
-    return np.maximum(dark, light) > 2.0 * edge_t
+    return dark_strokes(lightness, edge_t) | (light > 2.0 * edge_t)
+
+
+def dark_strokes(lightness: np.ndarray, edge_t: float) -> np.ndarray:
+    """Strokes narrower than ``THIN_SIDE`` darker than both sides (the black top-hat): a spoke or a wire. A small
+    opening between them is lighter than its sides, and not one."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
+    return cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k) > 2.0 * edge_t
 
 
 def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarray:
@@ -437,6 +445,55 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     return ok[labels], panels
 
 
+def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """The level of the floor outside the product carried across it, row by row (HxW, NaN where a row has no
+    outside): in each row, the level measured on the nearest ``outside`` pixels to the left and to the right
+    (smoothed a little over the outside), interpolated linearly between them."""
+    m = outside.astype(np.float32)
+    den = cv2.GaussianBlur(m, (0, 0), FLOOR_SMOOTH)
+    known = cv2.GaussianBlur(np.where(outside, level, 0).astype(np.float32), (0, 0), FLOOR_SMOOTH)
+    known = np.where(outside, known / np.maximum(den, 1e-6), np.nan).astype(np.float32)
+    h, w = level.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(outside, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(outside, cols, w)[:, ::-1], axis=1)[:, ::-1]  # w: none to that side
+    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
+    at_left = np.where(left >= 0, known[rows, np.maximum(left, 0)], np.nan)
+    at_right = np.where(right < w, known[rows, np.minimum(right, w - 1)], np.nan)
+    span = np.maximum(right - left, 1).astype(np.float32)
+    t = (cols - left) / span
+    both = at_left + t * (at_right - at_left)
+    return np.where(np.isnan(at_left), at_right, np.where(np.isnan(at_right), at_left, both)).astype(np.float32)
+
+
+def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sharp_dark: np.ndarray) -> np.ndarray:
+    """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh):
+    enclosed regions of the backdrop's colour made darker, smooth, whose level all over is the floor shadow's
+    measured outside the product at the same height and carried across (see ``floor_level_across``), where that
+    is a shadow. No pixel of them is the exact backdrop, so the holes pass has no seed there. A grey part, or a pale
+    face in shade, steps away from the floor's level somewhere: it is flat where the shadow is graded with height,
+    and darker or lighter than the floor beside it."""
+    level = level_of(ratio)
+    outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones((2 * FLOOR_CLEAR + 1,) * 2, np.uint8)) > 0
+    expected = floor_level_across(level, outside)
+    cand = fg & ~holes & shadow_like(ratio) & gradual(level) & ~sharp_dark
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    valid = ~np.isnan(expected)
+    diff = np.where(valid, level - expected, 1.0)
+    match = np.bincount(idx, weights=(np.abs(diff) < FLOOR_MATCH).ravel(), minlength=n) / area
+    shade = np.bincount(idx, weights=np.where(valid, expected, 1.0).ravel(), minlength=n) / area
+    # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
+    near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
+    seen = (match >= FLOOR_MATCH_SHARE) & (shade < FLOOR_SHADE) & ~touches & (area >= FLOOR_MIN_AREA)
+    seen[0] = False
+    return seen[labels]
+
+
 def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
     """Flat parts of ``region`` (a tray, a foot, a frame's bottom rail lying in a floor shadow), with their own edge:
     flat cores whose surroundings are, for a good share, a step or deeper shade. A shadow's flat core is its deepest
@@ -473,6 +530,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     det_noise = float(np.percentile(det[quiet], 99)) if quiet.sum() > 20 else 1.0
     edge_t = max(EDGE_FLOOR, EDGE_OVER_NOISE * det_noise)
     thin = thin_parts(lab[:, :, 0], edge_t)
+    thin_dark = dark_strokes(lab[:, :, 0], edge_t)
     sharp = (det > edge_t) | thin
     sharp = cv2.dilate(sharp.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0  # closes one-pixel gaps in an outline
     sharp = _without_specks(sharp, SPECK)
@@ -515,6 +573,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
+    holes |= floor_seen_through(ratio, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     product = fg & ~holes
