@@ -51,7 +51,7 @@ TINT_REACH = 20  # px at the working size: how far around the backdrop's colour 
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far clear of the product's blurred rim
-FLOOR_MATCH, FLOOR_MATCH_SHARE, FLOOR_SHADE, FLOOR_MIN_AREA = 0.04, 0.8, 0.97, 6  # see floor_seen_through
+FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE, FLOOR_SHADE, FLOOR_MIN_AREA = 0.03, 0.08, 0.8, 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
@@ -484,12 +484,15 @@ def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sha
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
     valid = ~np.isnan(expected)
     diff = np.where(valid, level - expected, 1.0)
-    match = np.bincount(idx, weights=(np.abs(diff) < FLOOR_MATCH).ravel(), minlength=n) / area
+    # Nearer the middle of the shadow than the outside it is measured on, the floor seen is a little deeper, but
+    # graded as the floor beside it is, row by row.
+    offset = np.bincount(idx, weights=diff.ravel(), minlength=n) / area
+    match = np.bincount(idx, weights=(np.abs(diff - offset[labels]) < FLOOR_MATCH).ravel(), minlength=n) / area
     shade = np.bincount(idx, weights=np.where(valid, expected, 1.0).ravel(), minlength=n) / area
     # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
     near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
-    seen = (match >= FLOOR_MATCH_SHARE) & (shade < FLOOR_SHADE) & ~touches & (area >= FLOOR_MIN_AREA)
+    seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE) & ~touches & (area >= FLOOR_MIN_AREA)
     seen[0] = False
     return seen[labels]
 
