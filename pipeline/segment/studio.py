@@ -494,7 +494,9 @@ def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sha
     touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
     seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE) & ~touches & (area >= FLOOR_MIN_AREA)
     seen[0] = False
-    return seen[labels]
+    # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor.
+    rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (np.abs(diff) < FLOOR_OFFSET)
+    return grow_within(seen[labels], rim, FLOOR_CLEAR)
 
 
 def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
