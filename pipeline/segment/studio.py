@@ -467,23 +467,25 @@ def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
 
 
 def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sharp_dark: np.ndarray) -> np.ndarray:
-    """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh):
-    enclosed regions of the backdrop's colour made darker, smooth, whose level all over is the floor shadow's
-    measured outside the product at the same height and carried across (see ``floor_level_across``), where that
-    is a shadow. No pixel of them is the exact backdrop, so the holes pass has no seed there. A grey part, or a pale
-    face in shade, steps away from the floor's level somewhere: it is flat where the shadow is graded with height,
-    and darker or lighter than the floor beside it."""
+    """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh, the
+    bottom of a standing frame): enclosed regions of the backdrop's colour made darker whose level, all over, is the
+    floor shadow's measured outside the product at the same height and carried across (see
+    ``floor_level_across``), where that is a shadow. No pixel of them is the exact backdrop, so the holes pass has
+    no seed there. A grey part or a pale face in shade steps away from the floor's level: it is flat where the
+    shadow is graded with height, or darker or lighter than the floor beside it, or meets the floor in a step."""
     level = level_of(ratio)
     outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones((2 * FLOOR_CLEAR + 1,) * 2, np.uint8)) > 0
     expected = floor_level_across(level, outside)
-    cand = fg & ~holes & shadow_like(ratio) & gradual(level) & ~sharp_dark
+    valid = ~np.isnan(expected)
+    diff = np.where(valid, level - expected, 1.0).astype(np.float32)
+    # Smooth once the floor's own grading is taken off (a steep shadow ramps faster than gradual allows): a spoke or
+    # a wire steps away from the floor.
+    cand = fg & ~holes & valid & shadow_like(ratio) & gradual(diff)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
         return np.zeros_like(fg)
     idx = labels.ravel()
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
-    valid = ~np.isnan(expected)
-    diff = np.where(valid, level - expected, 1.0)
     # Nearer the middle of the shadow than the outside it is measured on, the floor seen is a little deeper, but
     # graded as the floor beside it is, row by row.
     offset = np.bincount(idx, weights=diff.ravel(), minlength=n) / area
@@ -492,7 +494,8 @@ def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sha
     # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
     near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
-    seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE) & ~touches & (area >= FLOOR_MIN_AREA)
+    seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE)
+    seen &= ~touches & (area >= FLOOR_MIN_AREA)
     seen[0] = False
     # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor.
     rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (np.abs(diff) < FLOOR_OFFSET)
