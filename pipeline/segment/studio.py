@@ -497,9 +497,14 @@ def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sha
     seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE)
     seen &= ~touches & (area >= FLOOR_MIN_AREA)
     seen[0] = False
-    # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor.
-    rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (np.abs(diff) < FLOOR_OFFSET)
-    return grow_within(seen[labels], rim, FLOOR_CLEAR)
+    # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor: as far off the
+    # floor outside as the opening it borders.
+    found = seen[labels]
+    side = (2 * FLOOR_CLEAR + 1,) * 2
+    near = cv2.blur(found.astype(np.float32), side)
+    beside = cv2.blur(np.where(found, offset[labels], 0).astype(np.float32), side) / np.maximum(near, 1e-6)
+    rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (near > 0) & (np.abs(diff - beside) < FLOOR_MATCH)
+    return grow_within(found, rim, FLOOR_CLEAR)
 
 
 def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
