@@ -12,7 +12,10 @@
    where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
-   tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
+   tells more of the light. An opening entirely inside the floor shadow (the lower cells of a wheel, of a mesh)
+   has no pixel of the exact backdrop: it is a hole where its level, all over, is the floor shadow's measured outside
+   the product at the same height, carried across. Glass is not a hole: deep inside it the backdrop is seen tinted
+   (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
    grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
    the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
@@ -51,7 +54,8 @@ TINT_REACH = 20  # px at the working size: how far around the backdrop's colour 
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far clear of the product's blurred rim
-FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE, FLOOR_SHADE, FLOOR_MIN_AREA = 0.03, 0.08, 0.8, 0.97, 6  # see floor_seen_through
+FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE = 0.03, 0.08, 0.8  # see floor_seen_through
+FLOOR_SHADE, FLOOR_MIN_AREA = 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
