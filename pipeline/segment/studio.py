@@ -12,7 +12,10 @@
    where the product stands (white on white: a lit face as white as the backdrop runs on into its own shade, higher
    up); grown smoothly into the shadow that darkens them where that is graded or deep (a white face in light shade
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
-   tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
+   tells more of the light. An opening entirely inside the floor shadow (the lower cells of a wheel, of a mesh)
+   has no pixel of the exact backdrop: it is a hole where its level, all over, is the floor shadow's measured outside
+   the product at the same height, carried across. Glass is not a hole: deep inside it the backdrop is seen tinted
+   (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
    grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
    the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
@@ -50,6 +53,9 @@ GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
+FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far clear of the product's blurred rim
+FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE = 0.03, 0.08, 0.8  # see floor_seen_through
+FLOOR_SHADE, FLOOR_MIN_AREA = 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
 
@@ -75,9 +81,15 @@ def thin_parts(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     """Strokes narrower than ``THIN_SIDE`` that are darker or lighter than both sides (wires, rods, strings, legs):
     the black and white top-hats of the lightness, which a broad soft shadow does not trigger."""
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
-    dark = cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k)
     light = cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, k)
-    return np.maximum(dark, light) > 2.0 * edge_t
+    return dark_strokes(lightness, edge_t) | (light > 2.0 * edge_t)
+
+
+def dark_strokes(lightness: np.ndarray, edge_t: float) -> np.ndarray:
+    """Strokes narrower than ``THIN_SIDE`` darker than both sides (the black top-hat): a spoke or a wire. A small
+    opening between them is lighter than its sides, and not one."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
+    return cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k) > 2.0 * edge_t
 
 
 def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarray:
@@ -461,6 +473,68 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     return ok[labels], panels
 
 
+def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """The level of the floor outside the product carried across it, row by row (HxW, NaN where a row has no
+    outside): in each row, the level measured on the nearest ``outside`` pixels to the left and to the right
+    (smoothed a little over the outside), interpolated linearly between them."""
+    m = outside.astype(np.float32)
+    den = cv2.GaussianBlur(m, (0, 0), FLOOR_SMOOTH)
+    known = cv2.GaussianBlur(np.where(outside, level, 0).astype(np.float32), (0, 0), FLOOR_SMOOTH)
+    known = np.where(outside, known / np.maximum(den, 1e-6), np.nan).astype(np.float32)
+    h, w = level.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(outside, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(outside, cols, w)[:, ::-1], axis=1)[:, ::-1]  # w: none to that side
+    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
+    at_left = np.where(left >= 0, known[rows, np.maximum(left, 0)], np.nan)
+    at_right = np.where(right < w, known[rows, np.minimum(right, w - 1)], np.nan)
+    span = np.maximum(right - left, 1).astype(np.float32)
+    t = (cols - left) / span
+    both = at_left + t * (at_right - at_left)
+    return np.where(np.isnan(at_left), at_right, np.where(np.isnan(at_right), at_left, both)).astype(np.float32)
+
+
+def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sharp_dark: np.ndarray) -> np.ndarray:
+    """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh, the
+    bottom of a standing frame): enclosed regions of the backdrop's colour made darker whose level, all over, is the
+    floor shadow's measured outside the product at the same height and carried across (see
+    ``floor_level_across``), where that is a shadow. No pixel of them is the exact backdrop, so the holes pass has
+    no seed there. A grey part or a pale face in shade steps away from the floor's level: it is flat where the
+    shadow is graded with height, or darker or lighter than the floor beside it, or meets the floor in a step."""
+    level = level_of(ratio)
+    outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones((2 * FLOOR_CLEAR + 1,) * 2, np.uint8)) > 0
+    expected = floor_level_across(level, outside)
+    valid = ~np.isnan(expected)
+    diff = np.where(valid, level - expected, 1.0).astype(np.float32)
+    # Smooth once the floor's own grading is taken off (a steep shadow ramps faster than gradual allows): a spoke or
+    # a wire steps away from the floor.
+    cand = fg & ~holes & valid & shadow_like(ratio) & gradual(diff)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros_like(fg)
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    # Nearer the middle of the shadow than the outside it is measured on, the floor seen is a little deeper, but
+    # graded as the floor beside it is, row by row.
+    offset = np.bincount(idx, weights=diff.ravel(), minlength=n) / area
+    match = np.bincount(idx, weights=(np.abs(diff - offset[labels]) < FLOOR_MATCH).ravel(), minlength=n) / area
+    shade = np.bincount(idx, weights=np.where(valid, expected, 1.0).ravel(), minlength=n) / area
+    # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
+    near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
+    seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE)
+    seen &= ~touches & (area >= FLOOR_MIN_AREA)
+    seen[0] = False
+    # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor: as far off the
+    # floor outside as the opening it borders.
+    found = seen[labels]
+    side = (2 * FLOOR_CLEAR + 1,) * 2
+    near = cv2.blur(found.astype(np.float32), side)
+    beside = cv2.blur(np.where(found, offset[labels], 0).astype(np.float32), side) / np.maximum(near, 1e-6)
+    rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (near > 0) & (np.abs(diff - beside) < FLOOR_MATCH)
+    return grow_within(found, rim, FLOOR_CLEAR)
+
+
 def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
     """Flat parts of ``region`` (a tray, a foot, a frame's bottom rail lying in a floor shadow), with their own edge:
     flat cores whose surroundings are, for a good share, a step or deeper shade. A shadow's flat core is its deepest
@@ -497,6 +571,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     det_noise = float(np.percentile(det[quiet], 99)) if quiet.sum() > 20 else 1.0
     edge_t = max(EDGE_FLOOR, EDGE_OVER_NOISE * det_noise)
     thin = thin_parts(lab[:, :, 0], edge_t)
+    thin_dark = dark_strokes(lab[:, :, 0], edge_t)
     sharp = (det > edge_t) | thin
     sharp = cv2.dilate(sharp.astype(np.uint8), np.ones((2, 2), np.uint8)) > 0  # closes one-pixel gaps in an outline
     sharp = _without_specks(sharp, SPECK)
@@ -539,6 +614,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
+    holes |= floor_seen_through(ratio, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     product = fg & ~holes
