@@ -86,8 +86,11 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
     for i in np.nonzero(lines)[0]:
         part = labels == i
         # A leg, a stem or a rod hangs from the body at one place, or joins two parts end-on, plumb, level or
-        # leaning; a dimension line is drawn beside the product, touching it with its end ticks or not at all.
-        if _hangs_from(part, body) or _joins_end_on(part, body):
+        # leaning; a dimension line is drawn beside the product, touching it with its end ticks or not at all. A
+        # bar of a cage or a grille stands among its like.
+        if _hangs_from(part, body) or _joins_end_on(part, body) or _meets_end_on_at_its_end(part, body):
+            lines[i] = False
+        elif _among_bars(part, thin):
             lines[i] = False
         elif bare[i]:
             lines[i] = True
@@ -151,6 +154,86 @@ def _joins_end_on(part: np.ndarray, body: np.ndarray) -> bool:
     width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
     ty, tx = np.nonzero(touch)
     return bool(np.abs(normal @ np.stack([tx, ty]) - axis).max() <= 2.0 + width)
+
+
+def _stroke_axis(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None:
+    """The stroke's direction, its normal, where it runs across that normal (the stroke itself, not the mean that
+    ticks or a label pull aside), its width, and its pixels as points."""
+    ys, xs = np.nonzero(part)
+    if len(xs) < 3:
+        return None
+    pts = np.stack([xs, ys]).astype(np.float64)
+    evals, evecs = np.linalg.eigh(np.cov(pts))
+    major = evecs[:, int(np.argmax(evals))]
+    normal = np.array([-major[1], major[0]])
+    axis = float(np.median(normal @ pts))
+    width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
+    return major, normal, axis, width, pts
+
+
+def _meets_end_on_at_its_end(part: np.ndarray, body: np.ndarray) -> bool:
+    """A leg or a rod meets the body with one of its own ends, on its own axis (a table's leg under the top,
+    whatever else it touches lower down); a dimension line meets the product, if at all, with end ticks standing
+    across it, off its axis."""
+    touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    found = _stroke_axis(part)
+    if not touch.any() or found is None:
+        return False
+    major, normal, axis, width, pts = found
+    along = major @ pts
+    ends = (float(along.min()), float(along.max()))
+    n, places = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
+    for k in range(1, n):
+        ty, tx = np.nonzero(touch & (places == k))
+        if not len(tx):
+            continue
+        at = np.stack([tx, ty]).astype(np.float64)
+        on_axis = np.abs(normal @ at - axis).max() <= 2.0 + width
+        at_end = min(abs(float(np.median(major @ at)) - e) for e in ends) <= 3.0 + width
+        if on_axis and at_end:
+            return True
+    return False
+
+
+def _among_bars(part: np.ndarray, thin: np.ndarray, min_bars: int = 4) -> bool:
+    """The bars of a cage, a grille or a rack stand side by side, parallel and evenly spaced, close next to their
+    length; a dimension line stands alone, or beside one or two others of different lengths. Counted on the thin
+    strokes within the stroke's own span: each bar is a narrow ridge of the profile across it."""
+    found = _stroke_axis(part)
+    if found is None:
+        return False
+    major, normal, axis, width, pts = found
+    along = major @ pts
+    lo, hi = float(along.min()), float(along.max())
+    span = hi - lo
+    reach = 0.5 * span  # bars farther apart than half their length are no grille
+    ty, tx = np.nonzero(thin)
+    q = np.stack([tx, ty]).astype(np.float64)
+    a, c = major @ q, normal @ q - axis
+    inside = (a >= lo) & (a <= hi) & (np.abs(c) <= reach)
+    if span < 8 or not inside.any():
+        return False
+    offset = np.round(c[inside]).astype(int) + int(np.ceil(reach))
+    profile = np.bincount(offset, minlength=2 * int(np.ceil(reach)) + 1).astype(np.float64)
+    ridge = profile >= 0.4 * span
+    n, runs, stats, centroids = cv2.connectedComponentsWithStats(ridge.astype(np.uint8)[None, :], connectivity=4)
+    bars = sorted(float(centroids[k, 0]) for k in range(1, n) if stats[k, cv2.CC_STAT_WIDTH] <= 2 * width + 3)
+    if len(bars) < min_bars:
+        return False
+    own = int(np.argmin([abs(b - int(np.ceil(reach))) for b in bars]))
+    if abs(bars[own] - int(np.ceil(reach))) > 2.0 + width:
+        return False
+    gaps = np.diff(bars)
+    step = float(np.median(gaps))
+    even = (gaps >= 0.7 * step) & (gaps <= 1.3 * step)
+    # the run of evenly spaced bars that holds this stroke
+    first = own
+    while first > 0 and even[first - 1]:
+        first -= 1
+    last = own
+    while last < len(gaps) and even[last]:
+        last += 1
+    return last - first + 1 >= min_bars
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
