@@ -409,3 +409,37 @@ def test_a_white_face_keeps_its_rim_where_it_is_the_colour_further_in():
     """The rim of a white lampshade on an off-white sweep is within the sweep's noise of it, as the shade is further
     in: it is the face, not backdrop the coarse pass took in (the matting used to cut a band of it: IoU 0.85)."""
     assert _iou(make_sample("white_lamp", "offwhite", 100_131, size=(960, 768))) >= 0.92
+
+
+def test_a_leg_meeting_the_top_end_on_is_kept_whatever_else_it_touches():
+    fg = np.zeros((200, 200), bool)
+    fg[20:40, 40:160] = True  # the top
+    cv2.line(fg.view(np.uint8), (100, 40), (100, 190), 1, 8)  # a solid middle post
+    legs = np.zeros((200, 200), np.uint8)
+    cv2.line(legs, (150, 40), (152, 190), 1, 1)  # a thin leg, plumb within a degree like a dimension line
+    cv2.line(legs, (150, 120), (104, 120), 1, 1)  # a stretcher to the post: the leg's stroke touches it off axis
+    fg |= legs > 0
+    kept, removed = remove_overlays(fg, np.zeros((200, 200, 3), np.uint8))
+    assert "dimension line" not in removed and kept[legs > 0].mean() > 0.95
+
+
+def test_a_bar_among_evenly_spaced_bars_is_no_dimension_line():
+    from pipeline.segment.overlays import _among_bars
+
+    thin = np.zeros((240, 240), bool)
+    for x in range(60, 180, 14):  # a cage's bars, 2 px wide every 14 px
+        thin[30:200, x : x + 2] = True
+    bar = np.zeros_like(thin)
+    bar[30:200, 102:104] = True
+    assert _among_bars(bar, thin)
+    lone = np.zeros_like(thin)
+    lone[30:200, 20:21] = True  # a dimension line beside a box, and a second one for the depth
+    depth = np.zeros_like(thin)
+    depth[30:150, 34:35] = True
+    assert not _among_bars(lone, lone | depth)
+    chained = np.zeros_like(thin)
+    for y in range(20, 220, 50):  # extension lines of chained dimensions: short next to their spacing
+        chained[y : y + 1, 200:230] = True
+    part = np.zeros_like(thin)
+    part[120:121, 200:230] = True
+    assert not _among_bars(part, chained)
