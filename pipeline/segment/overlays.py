@@ -172,16 +172,18 @@ def _stroke_axis(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
 
 
 def _meets_end_on_at_its_end(part: np.ndarray, body: np.ndarray) -> bool:
-    """A leg or a rod meets the body with one of its own ends, on its own axis (a table's leg under the top,
-    whatever else it touches lower down); a dimension line meets the product, if at all, with end ticks standing
-    across it, off its axis."""
+    """A leg stands under the body it holds up: its upper end meets the body end-on, on its own axis (a table's leg
+    under the top, whatever else it touches lower down). A dimension line meets the product with end ticks standing
+    across it, off its axis, and at most runs down into the floor shadow."""
     touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
     found = _stroke_axis(part)
     if not touch.any() or found is None:
         return False
     major, normal, axis, width, pts = found
+    if abs(major[1]) < abs(major[0]):  # lying rather than standing: no leg
+        return False
     along = major @ pts
-    ends = (float(along.min()), float(along.max()))
+    top = float(along.min()) if major[1] > 0 else float(along.max())  # the end with the smaller row
     n, places = cv2.connectedComponents(cv2.dilate(touch.astype(np.uint8), np.ones((5, 5), np.uint8)), connectivity=8)
     for k in range(1, n):
         ty, tx = np.nonzero(touch & (places == k))
@@ -189,7 +191,7 @@ def _meets_end_on_at_its_end(part: np.ndarray, body: np.ndarray) -> bool:
             continue
         at = np.stack([tx, ty]).astype(np.float64)
         on_axis = np.abs(normal @ at - axis).max() <= 2.0 + width
-        at_end = min(abs(float(np.median(major @ at)) - e) for e in ends) <= 3.0 + width
+        at_end = abs(float(np.median(major @ at)) - top) <= 3.0 + width
         if on_axis and at_end:
             return True
     return False
