@@ -443,3 +443,18 @@ def test_a_bar_among_evenly_spaced_bars_is_no_dimension_line():
     part = np.zeros_like(thin)
     part[120:121, 200:230] = True
     assert not _among_bars(part, chained)
+
+
+def test_the_bars_of_a_broken_cage_are_not_dimension_lines():
+    """A white cage on an off-white sweep: the flood cut every other bar above its foot, so each bar left is one
+    long stroke with a stub beside it, touching the base twice; evenly spaced, they are the product's bars."""
+    fg = np.zeros((220, 240), bool)
+    fg[190:205, 50:200] = True  # the base
+    bars = np.zeros_like(fg)
+    for k, x in enumerate(range(60, 190, 14)):
+        bars[30 if k % 2 == 0 else 150 : 190, x : x + 2] = True
+        if k % 2 == 0:
+            bars[170:172, x : x + 16] = True  # a piece of ring to the next bar
+    fg |= bars
+    kept, removed = remove_overlays(fg, np.zeros((220, 240, 3), np.uint8))
+    assert "dimension line" not in removed and kept[bars].mean() > 0.95

@@ -163,11 +163,18 @@ def _stroke_axis(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
     if len(xs) < 3:
         return None
     pts = np.stack([xs, ys]).astype(np.float64)
-    evals, evecs = np.linalg.eigh(np.cov(pts))
-    major = evecs[:, int(np.argmax(evals))]
-    normal = np.array([-major[1], major[0]])
-    axis = float(np.median(normal @ pts))
-    width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
+    on_stroke = np.ones(len(xs), bool)
+    for _ in range(3):  # fitted again on the stroke alone, without the pieces that hang on it
+        evals, evecs = np.linalg.eigh(np.cov(pts[:, on_stroke]))
+        major = evecs[:, int(np.argmax(evals))]
+        normal = np.array([-major[1], major[0]])
+        across = normal @ pts
+        axis = float(np.median(across[on_stroke]))
+        width = on_stroke.sum() / max(1.0, float(np.ptp(major @ pts[:, on_stroke])))
+        near = np.abs(across - axis) <= 2.5 + width
+        if near.sum() < 3 or (near == on_stroke).all():
+            break
+        on_stroke = near
     return major, normal, axis, width, pts
 
 
@@ -208,7 +215,7 @@ def _among_bars(part: np.ndarray, thin: np.ndarray, min_bars: int = 4) -> bool:
     along = major @ pts
     lo, hi = float(along.min()), float(along.max())
     span = hi - lo
-    reach = 0.5 * span  # bars farther apart than half their length are no grille
+    reach = span
     ty, tx = np.nonzero(thin)
     q = np.stack([tx, ty]).astype(np.float64)
     a, c = major @ q, normal @ q - axis
@@ -227,6 +234,8 @@ def _among_bars(part: np.ndarray, thin: np.ndarray, min_bars: int = 4) -> bool:
         return False
     gaps = np.diff(bars)
     step = float(np.median(gaps))
+    if step > 0.5 * span:  # bars farther apart than half their length are no grille
+        return False
     even = (gaps >= 0.7 * step) & (gaps <= 1.3 * step)
     # the run of evenly spaced bars that holds this stroke
     first = own
