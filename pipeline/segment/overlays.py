@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+SWATCH_ASPECT = 4.0  # a colour swatch is a square or a short rectangle; a rod cut off the product is longer
 INSET_RADIUS = 0.04  # an inset circle shows a detail enlarged: at least this share of the photo's side across (a
 # wheel or a knob is smaller)
 
@@ -31,7 +32,8 @@ def remove_overlays(fg: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, list
         comp = (labels[y : y + h, x : x + w] == i).astype(np.uint8)
         contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         (_, _), r = cv2.minEnclosingCircle(max(contours, key=cv2.contourArea))
-        if small and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
+        patch = max(w, h) <= SWATCH_ASPECT * min(w, h)  # a swatch is a patch of colour, not a bar
+        if small and patch and area / float(w * h) > 0.95 and area < areas.max() * 0.1:
             overlay[i] = True
             removed.append("swatch")
         elif small and r >= INSET_RADIUS * max(fg.shape) and area / (np.pi * r * r + 1e-6) > 0.8:
@@ -248,7 +250,8 @@ def _among_bars(part: np.ndarray, thin: np.ndarray, min_bars: int = 4) -> bool:
 
 
 def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Components that are only thin strokes (no solid body) and small next to the product: lines and text."""
+    """Components that are only thin strokes (no solid body) and small next to the product: lines and text. A rod
+    the flood cut off at both joints (a rail between two legs) stays."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
     if n <= 2:
         return fg, []
@@ -258,7 +261,37 @@ def _drop_detached_lines(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, 
     keep[0] = False
     for i in range(1, n):
         area = stats[i, cv2.CC_STAT_AREA]
-        if area < max(12, fg.size * 0.0005) or (solid[i] < 0.05 * area and area < areas.max() * 0.2):
+        if area < max(12, fg.size * 0.0005):
             keep[i] = False
+        elif solid[i] < 0.05 * area and area < areas.max() * 0.2:
+            keep[i] = _bridges(labels == i, fg)
     dropped = [i for i in range(1, n) if not keep[i] and stats[i, cv2.CC_STAT_AREA] >= max(12, fg.size * 0.0005)]
     return keep[labels], (["line"] if dropped else [])
+
+
+def _bridges(part: np.ndarray, fg: np.ndarray, gap: int = 8) -> bool:
+    """A rail or a rod cut off the product at both joints: one straight stroke, its ends no wider than itself (no
+    arrowhead, no end tick), and the product going on just past each end, on its axis. A dimension line ends in
+    ticks or arrowheads, or at one end in nothing."""
+    found = _stroke_axis(part)
+    if found is None:
+        return False
+    major, normal, axis, width, pts = found
+    along, across = major @ pts, normal @ pts - axis
+    on_axis = np.abs(across) <= 2.0 + width
+    if on_axis.mean() < 0.9:  # text, or a line with its label
+        return False
+    ys, xs = np.nonzero(fg & ~part)
+    if not len(xs):
+        return False
+    other = np.stack([xs, ys]).astype(np.float64)
+    o_along, o_across = major @ other, normal @ other - axis
+    o_on_axis = np.abs(o_across) <= 2.0 + width
+    for end, sign in ((along.min(), -1.0), (along.max(), 1.0)):
+        near_end = np.abs(along - end) <= 2.0 + width
+        if np.ptp(across[near_end]) > 2.0 * width + 2.0:  # a tick or an arrowhead across the end
+            return False
+        past = sign * (o_along - end)
+        if not ((past > 0) & (past <= gap) & o_on_axis).any():
+            return False
+    return True
