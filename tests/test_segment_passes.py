@@ -458,3 +458,24 @@ def test_the_bars_of_a_broken_cage_are_not_dimension_lines():
     fg |= bars
     kept, removed = remove_overlays(fg, np.zeros((220, 240, 3), np.uint8))
     assert "dimension line" not in removed and kept[bars].mean() > 0.95
+
+
+def test_a_rod_cut_off_the_product_is_no_swatch():
+    fg = np.zeros((240, 300), bool)
+    fg[180:210, 40:260] = True  # a scooter's deck
+    fg[100:180, 240:248] = True  # the stem standing on it
+    fg[20:97, 240:248] = True  # its upper part, cut off by a pale joint: long and thin, filled like a swatch
+    kept, removed = remove_overlays(fg, np.zeros((240, 300, 3), np.uint8))
+    assert "swatch" not in removed and kept[20:97, 240:248].all()
+
+
+def test_a_rail_cut_off_at_both_joints_stays_and_a_detached_dimension_line_goes():
+    fg = np.zeros((240, 300), bool)
+    fg[30:50, 60:240] = True  # the top
+    fg[50:200, 70:72] = fg[50:200, 228:230] = True  # two thin legs
+    fg[150:152, 75:225] = True  # the rail between them, cut off at both joints by the flood
+    fg[220:221, 60:240] = True  # a dimension line below the product, with its end ticks
+    fg[215:226, 60:61] = fg[215:226, 239:240] = True
+    kept, removed = remove_overlays(fg, np.zeros((240, 300, 3), np.uint8))
+    assert kept[150:152, 75:225].all()
+    assert "dimension line" in removed and not kept[215:226].any()

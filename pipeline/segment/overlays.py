@@ -89,10 +89,10 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
         part = labels == i
         # A leg, a stem or a rod hangs from the body at one place, or joins two parts end-on, plumb, level or
         # leaning; a dimension line is drawn beside the product, touching it with its end ticks or not at all. A
-        # bar of a cage or a grille stands among its like.
+        # bar of a cage or a grille stands among its like, and a rail the flood cut off bridges two parts.
         if _hangs_from(part, body) or _joins_end_on(part, body) or _meets_end_on_at_its_end(part, body):
             lines[i] = False
-        elif _among_bars(part, thin):
+        elif _among_bars(part, thin) or _bridges(part, fg):
             lines[i] = False
         elif bare[i]:
             lines[i] = True
