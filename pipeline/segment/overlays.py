@@ -217,22 +217,22 @@ def _among_bars(part: np.ndarray, thin: np.ndarray, min_bars: int = 4) -> bool:
     along = major @ pts
     lo, hi = float(along.min()), float(along.max())
     span = hi - lo
-    reach = span
     ty, tx = np.nonzero(thin)
     q = np.stack([tx, ty]).astype(np.float64)
     a, c = major @ q, normal @ q - axis
-    inside = (a >= lo) & (a <= hi) & (np.abs(c) <= reach)
+    inside = (a >= lo) & (a <= hi) & (np.abs(c) <= span)  # the strokes beside it, as far out as it is long
     if span < 8 or not inside.any():
         return False
-    offset = np.round(c[inside]).astype(int) + int(np.ceil(reach))
-    profile = np.bincount(offset, minlength=2 * int(np.ceil(reach)) + 1).astype(np.float64)
+    centre = int(np.ceil(span))
+    offset = np.round(c[inside]).astype(int) + centre
+    profile = np.bincount(offset, minlength=2 * centre + 1).astype(np.float64)
     ridge = profile >= 0.4 * span
-    n, runs, stats, centroids = cv2.connectedComponentsWithStats(ridge.astype(np.uint8)[None, :], connectivity=4)
+    n, _, stats, centroids = cv2.connectedComponentsWithStats(ridge.astype(np.uint8)[None, :], connectivity=4)
     bars = sorted(float(centroids[k, 0]) for k in range(1, n) if stats[k, cv2.CC_STAT_WIDTH] <= 2 * width + 3)
     if len(bars) < min_bars:
         return False
-    own = int(np.argmin([abs(b - int(np.ceil(reach))) for b in bars]))
-    if abs(bars[own] - int(np.ceil(reach))) > 2.0 + width:
+    own = int(np.argmin([abs(b - centre) for b in bars]))
+    if abs(bars[own] - centre) > 2.0 + width:
         return False
     gaps = np.diff(bars)
     step = float(np.median(gaps))
