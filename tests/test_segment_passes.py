@@ -486,3 +486,73 @@ def test_the_lower_cells_of_a_spoked_wheel_in_the_floor_shadow_are_holes():
     Image.fromarray(s.image).save(buf, "PNG")
     pred, gt = segment(normalize(buf.getvalue())).alpha > 0.5, s.mask > 127
     assert (pred & gt).sum() / (pred | gt).sum() >= 0.95  # main kept the cells in the shadow: 0.93
+
+
+def test_a_leg_meeting_the_top_end_on_is_kept_whatever_else_it_touches():
+    fg = np.zeros((200, 200), bool)
+    fg[20:40, 40:160] = True  # the top
+    cv2.line(fg.view(np.uint8), (100, 40), (100, 190), 1, 8)  # a solid middle post
+    legs = np.zeros((200, 200), np.uint8)
+    cv2.line(legs, (150, 40), (152, 190), 1, 1)  # a thin leg, plumb within a degree like a dimension line
+    cv2.line(legs, (150, 120), (104, 120), 1, 1)  # a stretcher to the post: the leg's stroke touches it off axis
+    fg |= legs > 0
+    kept, removed = remove_overlays(fg, np.zeros((200, 200, 3), np.uint8))
+    assert "dimension line" not in removed and kept[legs > 0].mean() > 0.95
+
+
+def test_a_bar_among_evenly_spaced_bars_is_no_dimension_line():
+    from pipeline.segment.overlays import _among_bars
+
+    thin = np.zeros((240, 240), bool)
+    for x in range(60, 180, 14):  # a cage's bars, 2 px wide every 14 px
+        thin[30:200, x : x + 2] = True
+    bar = np.zeros_like(thin)
+    bar[30:200, 102:104] = True
+    assert _among_bars(bar, thin)
+    lone = np.zeros_like(thin)
+    lone[30:200, 20:21] = True  # a dimension line beside a box, and a second one for the depth
+    depth = np.zeros_like(thin)
+    depth[30:150, 34:35] = True
+    assert not _among_bars(lone, lone | depth)
+    chained = np.zeros_like(thin)
+    for y in range(20, 220, 50):  # extension lines of chained dimensions: short next to their spacing
+        chained[y : y + 1, 200:230] = True
+    part = np.zeros_like(thin)
+    part[120:121, 200:230] = True
+    assert not _among_bars(part, chained)
+
+
+def test_the_bars_of_a_broken_cage_are_not_dimension_lines():
+    """A white cage on an off-white sweep: the flood cut every other bar above its foot, so each bar left is one
+    long stroke with a stub beside it, touching the base twice; evenly spaced, they are the product's bars."""
+    fg = np.zeros((220, 240), bool)
+    fg[190:205, 50:200] = True  # the base
+    bars = np.zeros_like(fg)
+    for k, x in enumerate(range(60, 190, 14)):
+        bars[30 if k % 2 == 0 else 150 : 190, x : x + 2] = True
+        if k % 2 == 0:
+            bars[170:172, x : x + 16] = True  # a piece of ring to the next bar
+    fg |= bars
+    kept, removed = remove_overlays(fg, np.zeros((220, 240, 3), np.uint8))
+    assert "dimension line" not in removed and kept[bars].mean() > 0.95
+
+
+def test_a_rod_cut_off_the_product_is_no_swatch():
+    fg = np.zeros((240, 300), bool)
+    fg[180:210, 40:260] = True  # a scooter's deck
+    fg[100:180, 240:248] = True  # the stem standing on it
+    fg[20:97, 240:248] = True  # its upper part, cut off by a pale joint: long and thin, filled like a swatch
+    kept, removed = remove_overlays(fg, np.zeros((240, 300, 3), np.uint8))
+    assert "swatch" not in removed and kept[20:97, 240:248].all()
+
+
+def test_a_rail_cut_off_at_both_joints_stays_and_a_detached_dimension_line_goes():
+    fg = np.zeros((240, 300), bool)
+    fg[30:50, 60:240] = True  # the top
+    fg[50:200, 70:72] = fg[50:200, 228:230] = True  # two thin legs
+    fg[150:152, 75:225] = True  # the rail between them, cut off at both joints by the flood
+    fg[220:221, 60:240] = True  # a dimension line below the product, with its end ticks
+    fg[215:226, 60:61] = fg[215:226, 239:240] = True
+    kept, removed = remove_overlays(fg, np.zeros((240, 300, 3), np.uint8))
+    assert kept[150:152, 75:225].all()
+    assert "dimension line" in removed and not kept[215:226].any()
