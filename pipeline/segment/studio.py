@@ -49,6 +49,7 @@ GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
+EDGE_CUT = 3  # px at the working size: the width of a step's outline (see _without_grey_parts)
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
@@ -373,7 +374,24 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
         meet_gradual = np.bincount(labels[meet], weights=gradual[meet], minlength=n) / np.maximum(meet_n, 1)
         shadow &= meet_gradual >= 0.5
     shadow[0] = False
-    return shadow[labels]
+    return _without_grey_parts(shadow[labels], level, near_bg) if gradual is not None else shadow[labels]
+
+
+def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarray) -> np.ndarray:
+    """``shadow`` less the grey parts that joined it (a key hanging into the shadow of its grey, a leg standing in
+    it): a part has its own outline, a step in the level, where a shadow's level ramps; a thin part is all outline.
+    Cut along the steps, a region that meets the backdrop through a step for the most part is a part. A region cut
+    off from the backdrop by the steps (the floor seen between a cage's bars) stays with the shadow."""
+    edges = product_edges(level)
+    n, labels = cv2.connectedComponents((shadow & ~edges).astype(np.uint8), connectivity=4)
+    side = 2 * EDGE_CUT + 1
+    reach = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
+    meet = (reach > 0) & near_bg
+    meet_n = np.bincount(reach[meet], minlength=n)
+    stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
+    part = (meet_n > 0) & (stepped > 0.5)
+    part[0] = False
+    return shadow & ~edges & ~part[labels]
 
 
 def product_edges(level: np.ndarray) -> np.ndarray:
