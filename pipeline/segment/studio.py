@@ -49,7 +49,7 @@ GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
-EDGE_CUT = 3  # px at the working size: the width of a step's outline (see _without_grey_parts)
+EDGE_CUT, STROKE_ELONGATION = 3, 3  # px at the working size: a step's outline is this wide; see _strokes
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
@@ -391,7 +391,18 @@ def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarr
     stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
     part = (meet_n > 0) & (stepped > 0.5)
     part[0] = False
-    return shadow & ~edges & ~part[labels]
+    return shadow & ~grow_within(part[labels] | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
+
+
+def _strokes(mask: np.ndarray) -> np.ndarray:
+    """The pieces of ``mask`` that are long and thin (a stem or a leg seen as its two outlines), not a blob (the rim
+    of a foot's contact shadow)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    long = np.maximum(w, h)
+    keep = (long >= 2 * THIN_SIDE) & (long >= STROKE_ELONGATION * np.minimum(w, h))
+    keep[0] = False
+    return keep[labels]
 
 
 def product_edges(level: np.ndarray) -> np.ndarray:
