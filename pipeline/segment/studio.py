@@ -383,7 +383,21 @@ def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarr
     Cut along the steps, a region that meets the backdrop through a step for the most part is a part. A region cut
     off from the backdrop by the steps (the floor seen between a cage's bars) stays with the shadow."""
     edges = product_edges(level)
-    n, labels = cv2.connectedComponents((shadow & ~edges).astype(np.uint8), connectivity=4)
+    cut = (shadow & ~edges).astype(np.uint8)
+    n, labels = cv2.connectedComponents(cut, connectivity=4)
+    parts = _stepped(labels, n, level, near_bg)
+    # A part may join the shadow through a neck (a key's stem): the strokes thinner than a thin part are judged
+    # apart from the broad regions they join as well.
+    core = cv2.morphologyEx(cut, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE,) * 2))
+    n_core, labels = cv2.connectedComponents(core, connectivity=4)
+    n_thin, thin = cv2.connectedComponents(cut & (1 - core), connectivity=4)
+    parts |= _stepped(np.where(thin > 0, thin + n_core - 1, labels), n_core + n_thin - 1, level, near_bg)
+    return shadow & ~grow_within(parts | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
+
+
+def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray) -> np.ndarray:
+    """The regions of ``labels`` that meet the backdrop, within ``EDGE_CUT`` (across their outline), where the
+    level steps for the most part."""
     side = 2 * EDGE_CUT + 1
     reach = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
     meet = (reach > 0) & near_bg
@@ -391,7 +405,7 @@ def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarr
     stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
     part = (meet_n > 0) & (stepped > 0.5)
     part[0] = False
-    return shadow & ~grow_within(part[labels] | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
+    return part[labels]
 
 
 def _strokes(mask: np.ndarray) -> np.ndarray:
