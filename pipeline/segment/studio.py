@@ -49,7 +49,7 @@ GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
-EDGE_CUT, STROKE_ELONGATION = 3, 3  # px at the working size: a step's outline is this wide; see _strokes
+EDGE_CUT, STROKE_ELONGATION, PART_STEPPED = 3, 3, 0.9  # see _without_grey_parts, _strokes
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 
@@ -385,25 +385,27 @@ def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarr
     edges = product_edges(level)
     cut = (shadow & ~edges).astype(np.uint8)
     n, labels = cv2.connectedComponents(cut, connectivity=4)
-    parts = _stepped(labels, n, level, near_bg)
+    # Whole, a part meets the backdrop in a step all round; a region that also fades into it holds some shadow.
+    parts = _stepped(labels, n, level, near_bg, PART_STEPPED)
     # A part may join the shadow through a neck (a key's stem): the strokes thinner than a thin part are judged
     # apart from the broad regions they join as well.
     core = cv2.morphologyEx(cut, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE,) * 2))
     n_core, labels = cv2.connectedComponents(core, connectivity=4)
     n_thin, thin = cv2.connectedComponents(cut & (1 - core), connectivity=4)
-    parts |= _stepped(np.where(thin > 0, thin + n_core - 1, labels), n_core + n_thin - 1, level, near_bg)
+    labels, n = np.where(thin > 0, thin + n_core - 1, labels), n_core + n_thin - 1
+    parts |= _stepped(labels, n, level, near_bg, 0.5)
     return shadow & ~grow_within(parts | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
 
 
-def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray) -> np.ndarray:
+def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray, share: float) -> np.ndarray:
     """The regions of ``labels`` that meet the backdrop, within ``EDGE_CUT`` (across their outline), where the
-    level steps for the most part."""
+    level steps for more than ``share`` of it."""
     side = 2 * EDGE_CUT + 1
     reach = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
     meet = (reach > 0) & near_bg
     meet_n = np.bincount(reach[meet], minlength=n)
     stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
-    part = (meet_n > 0) & (stepped > 0.5)
+    part = (meet_n > 0) & (stepped > share)
     part[0] = False
     return part[labels]
 
