@@ -14,7 +14,8 @@
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
    tells more of the light. Glass is not a hole: deep inside it the backdrop is seen tinted (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
-   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
+   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go, less
+   the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg); in
    the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
    the backdrop and from the product, and goes, while the flat parts lying in it (a tray, a rail) stay.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
