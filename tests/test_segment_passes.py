@@ -556,3 +556,57 @@ def test_a_rail_cut_off_at_both_joints_stays_and_a_detached_dimension_line_goes(
     kept, removed = remove_overlays(fg, np.zeros((240, 300, 3), np.uint8))
     assert kept[150:152, 75:225].all()
     assert "dimension line" in removed and not kept[215:226].any()
+
+
+def _grey_parts_in_a_floor_shadow(parts: np.ndarray):
+    """A white backdrop with a soft floor shadow (a blurred ellipse, 45% deep at its core) under a dark product from
+    which grey ``parts`` (as grey as the shadow's core) reach down into it; the flood left the shadow in the
+    foreground. Returns (what the attached shadows pass removes, the shadow outside the product)."""
+    from pipeline.color import rgb_to_lab
+    from pipeline.segment.common import level_of
+    from pipeline.segment.studio import _attached_shadows, _edge_strength, gradual
+
+    h, w = parts.shape
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (180, 205), (120, 9), 0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 6)
+    level = 1.0 - 0.45 * shadow / shadow.max()
+    body = np.zeros((h, w), bool)
+    body[5:106, 120:240] = True
+    level[body], level[parts] = 0.15, 0.6
+    rng = np.random.default_rng(0)
+    image = np.clip(255 * level[:, :, None] + rng.normal(0, 1.0, (h, w, 1)), 0, 255).repeat(3, axis=2)
+    image = cv2.GaussianBlur(image.astype(np.uint8), (0, 0), 0.7)
+    cast = (shadow > 0.1 * shadow.max()) & ~parts & ~body
+    fg = parts | body | cast
+    ratio = image.astype(np.float32) / 255.0
+    found = _attached_shadows(ratio, fg, ~fg, _edge_strength(rgb_to_lab(image)), 2.0, gradual=gradual(level_of(ratio)))
+    return found, cast
+
+
+def test_a_grey_part_hanging_into_a_shadow_of_its_grey_is_not_the_shadow():
+    """A grey key hangs into the shadow: key and shadow are one region of the backdrop made darker, but the key
+    meets the backdrop in a step and the shadow fades into it. The shadow goes, the key stays (but for the tip lost
+    in the shadow's core)."""
+    key = np.zeros((240, 360), np.uint8)
+    cv2.circle(key, (180, 117), 11, 1, -1)  # the head
+    key[117:207, 178:182] = 1  # the stem, four pixels wide, down into the shadow's core
+    key = key > 0
+    found, cast = _grey_parts_in_a_floor_shadow(key)
+    assert found[cast].mean() > 0.95
+    assert found[key].mean() < 0.1  # main took two thirds of the key with the shadow
+    assert not found[:190][key[:190]].any()  # all of it above the shadow's core
+
+
+def test_the_floor_between_grey_bars_standing_in_a_shadow_is_still_the_shadow():
+    """A cage's grey bars and bottom rail stand in the shadow: the floor between them, cut off from the backdrop by
+    the bars' steps, goes with the shadow; the bars the shadow took are given back in part."""
+    bars = np.zeros((240, 360), bool)
+    for x in range(124, 240, 14):
+        bars[106:212, x : x + 3] = True
+    bars[209:212, 124:239] = True
+    found, cast = _grey_parts_in_a_floor_shadow(bars)
+    cells = cast.copy()
+    cells[:, :124] = cells[:, 239:] = False
+    assert found[cast].mean() > 0.9 and found[cells].mean() > 0.9
+    assert found[bars].mean() < 0.3  # main took half of them

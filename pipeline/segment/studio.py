@@ -17,7 +17,8 @@
    the product at the same height, carried across. Glass is not a hole: deep inside it the backdrop is seen tinted
    (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
-   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go; in
+   grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go, less
+   the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg); in
    the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
    the backdrop and from the product, and goes, while the flat parts lying in it (a tray, a rail) stay.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
@@ -52,6 +53,7 @@ GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
+EDGE_CUT, STROKE_ELONGATION, PART_STEPPED = 3, 3, 0.9  # see _without_grey_parts, _strokes
 PANEL_FLATNESS, PANEL_RING, PANEL_DEEPER, PANEL_EDGE_SHARE = 0.006, 3, 0.02, 0.3  # see panels_in_shadow
 FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far clear of the product's blurred rim
 FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE = 0.03, 0.08, 0.8  # see floor_seen_through
@@ -409,7 +411,51 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
         meet_gradual = np.bincount(labels[meet], weights=gradual[meet], minlength=n) / np.maximum(meet_n, 1)
         shadow &= meet_gradual >= 0.5
     shadow[0] = False
-    return shadow[labels]
+    return _without_grey_parts(shadow[labels], level, near_bg) if gradual is not None else shadow[labels]
+
+
+def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarray) -> np.ndarray:
+    """``shadow`` less the grey parts that joined it (a key hanging into the shadow of its grey, a leg standing in
+    it): a part has its own outline, a step in the level, where a shadow's level ramps; a thin part is all outline.
+    Cut along the steps, a region that meets the backdrop through a step for the most part is a part. A region cut
+    off from the backdrop by the steps (the floor seen between a cage's bars) stays with the shadow."""
+    edges = product_edges(level)
+    cut = (shadow & ~edges).astype(np.uint8)
+    n, labels = cv2.connectedComponents(cut, connectivity=4)
+    # Whole, a part meets the backdrop in a step all round; a region that also fades into it holds some shadow.
+    parts = _stepped(labels, n, level, near_bg, PART_STEPPED)
+    # A part may join the shadow through a neck (a key's stem): the strokes thinner than a thin part are judged
+    # apart from the broad regions they join as well.
+    core = cv2.morphologyEx(cut, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE,) * 2))
+    n_core, labels = cv2.connectedComponents(core, connectivity=4)
+    n_thin, thin = cv2.connectedComponents(cut & (1 - core), connectivity=4)
+    labels, n = np.where(thin > 0, thin + n_core - 1, labels), n_core + n_thin - 1
+    parts |= _stepped(labels, n, level, near_bg, 0.5)
+    return shadow & ~grow_within(parts | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
+
+
+def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray, share: float) -> np.ndarray:
+    """The regions of ``labels`` that meet the backdrop, within ``EDGE_CUT`` (across their outline), where the
+    level steps for more than ``share`` of it."""
+    side = 2 * EDGE_CUT + 1
+    reach = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
+    meet = (reach > 0) & near_bg
+    meet_n = np.bincount(reach[meet], minlength=n)
+    stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
+    part = (meet_n > 0) & (stepped > share)
+    part[0] = False
+    return part[labels]
+
+
+def _strokes(mask: np.ndarray) -> np.ndarray:
+    """The pieces of ``mask`` that are long and thin (a stem or a leg seen as its two outlines), not a blob (the rim
+    of a foot's contact shadow)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    w, h = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    long = np.maximum(w, h)
+    keep = (long >= 2 * THIN_SIDE) & (long >= STROKE_ELONGATION * np.minimum(w, h))
+    keep[0] = False
+    return keep[labels]
 
 
 def product_edges(level: np.ndarray) -> np.ndarray:
