@@ -12,8 +12,9 @@ from pipeline.backdrop import classify_background
 from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
-from pipeline.segment.studio import (backdrop_holes, framed_gaps, grow_smoothly, mostly_exact, shading_field, thin_parts,
-                                     tinted, tinted_panes)
+from pipeline.segment.common import level_of
+from pipeline.segment.studio import (backdrop_holes, floor_seen_through, framed_gaps, grow_smoothly, mostly_exact,
+                                     shading_field, shadow_like, thin_parts, tinted, tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -460,10 +461,8 @@ def _cells_in_a_floor_shadow():
 
 
 def test_the_floor_shadow_seen_through_an_enclosed_opening_is_a_hole_but_a_face_or_grey_part_in_it_is_not():
-    from pipeline.segment.studio import floor_seen_through
-
     ratio, fg, holes, seen, face, part = _cells_in_a_floor_shadow()
-    found = floor_seen_through(ratio, fg, holes, np.zeros_like(fg))
+    found = floor_seen_through(level_of(ratio), shadow_like(ratio), fg, holes, np.zeros_like(fg))
     assert found[seen].mean() > 0.9
     assert not found[face].any() and not found[part].any()
     assert not found[~fg].any() and not (found & holes).any()
@@ -472,12 +471,10 @@ def test_the_floor_shadow_seen_through_an_enclosed_opening_is_a_hole_but_a_face_
 def test_the_floor_seen_through_a_face_meeting_the_floor_outside_is_not_a_hole():
     """The same lower row open at the side: a region that meets the floor outside is not enclosed (the floor
     shadows pass decides it)."""
-    from pipeline.segment.studio import floor_seen_through
-
     ratio, fg, holes, seen, _, _ = _cells_in_a_floor_shadow()
     fg[71:89, 30:33] = False
     ratio[71:89, 30:33] = ratio[71:89, 33:34]
-    assert not floor_seen_through(ratio, fg, holes, np.zeros_like(fg))[seen].any()
+    assert not floor_seen_through(level_of(ratio), shadow_like(ratio), fg, holes, np.zeros_like(fg))[seen].any()
 
 
 def test_the_lower_cells_of_a_spoked_wheel_in_the_floor_shadow_are_holes():

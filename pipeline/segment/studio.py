@@ -540,21 +540,24 @@ def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(at_left), at_right, np.where(np.isnan(at_right), at_left, both)).astype(np.float32)
 
 
-def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sharp_dark: np.ndarray) -> np.ndarray:
+def floor_seen_through(level: np.ndarray, shadowed: np.ndarray, fg: np.ndarray, holes: np.ndarray,
+                       sharp_dark: np.ndarray) -> np.ndarray:
     """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh, the
     bottom of a standing frame): enclosed regions of the backdrop's colour made darker whose level, all over, is the
     floor shadow's measured outside the product at the same height and carried across (see
     ``floor_level_across``), where that is a shadow. No pixel of them is the exact backdrop, so the holes pass has
     no seed there. A grey part or a pale face in shade steps away from the floor's level: it is flat where the
     shadow is graded with height, or darker or lighter than the floor beside it, or meets the floor in a step."""
-    level = level_of(ratio)
+    open_shade = fg & ~holes & shadowed
+    if not open_shade.any():
+        return np.zeros_like(fg)
     outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones((2 * FLOOR_CLEAR + 1,) * 2, np.uint8)) > 0
     expected = floor_level_across(level, outside)
     valid = ~np.isnan(expected)
     diff = np.where(valid, level - expected, 1.0).astype(np.float32)
     # Smooth once the floor's own grading is taken off (a steep shadow ramps faster than gradual allows): a spoke or
     # a wire steps away from the floor.
-    cand = fg & ~holes & valid & shadow_like(ratio) & gradual(diff)
+    cand = open_shade & valid & gradual(diff)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
         return np.zeros_like(fg)
@@ -577,7 +580,7 @@ def floor_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, sha
     side = (2 * FLOOR_CLEAR + 1,) * 2
     near = cv2.blur(found.astype(np.float32), side)
     beside = cv2.blur(np.where(found, offset[labels], 0).astype(np.float32), side) / np.maximum(near, 1e-6)
-    rim = fg & ~holes & shadow_like(ratio) & ~sharp_dark & (near > 0) & (np.abs(diff - beside) < FLOOR_MATCH)
+    rim = open_shade & ~sharp_dark & (near > 0) & (np.abs(diff - beside) < FLOOR_MATCH)
     return grow_within(found, rim, FLOOR_CLEAR)
 
 
@@ -660,7 +663,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         if (found == holes).all():
             break
         holes = found
-    holes |= floor_seen_through(ratio, fg, holes, thin_dark)
+    holes |= floor_seen_through(level, shadowed, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     product = fg & ~holes
