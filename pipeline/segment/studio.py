@@ -140,12 +140,18 @@ def shadow_like(ratio: np.ndarray) -> np.ndarray:
 
 def shading_field(offset: np.ndarray, known: np.ndarray) -> np.ndarray:
     """``offset`` (HxW) measured where ``known``, spread smoothly everywhere else (normalized convolution, a near
-    scale where the known pixels are close, a far one elsewhere)."""
+    scale where the known pixels are close, a far one elsewhere; the far one, smooth, is estimated at a quarter of
+    the size)."""
     m = known.astype(np.float32)
     v = np.where(known, offset, 0).astype(np.float32)
-    near, far = (_normalized_blur(v, m, sigma) for sigma in SHADING_SIGMAS)
-    w = np.clip(near[1] / 0.2, 0, 1)
-    return w * near[0] + (1 - w) * far[0]
+    near_sigma, far_sigma = SHADING_SIGMAS
+    near, den = _normalized_blur(v, m, near_sigma)
+    h, w = m.shape
+    small = (max(1, w // 4), max(1, h // 4))
+    far, _ = _normalized_blur(cv2.resize(v, small, interpolation=cv2.INTER_AREA),
+                              cv2.resize(m, small, interpolation=cv2.INTER_AREA), far_sigma / 4)
+    weight = np.clip(den / 0.2, 0, 1)
+    return weight * near + (1 - weight) * cv2.resize(far, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _normalized_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
