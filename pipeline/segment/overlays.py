@@ -118,16 +118,12 @@ def _drop_lines_outside(fg: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, l
 def _axis_aligned(part: np.ndarray, tolerance_deg: float = 2.0) -> bool:
     """A dimension line is one straight stroke (its end ticks aside), drawn level or plumb; legs and rods lean as
     the product stands, and a mesh or a row of slats is no single stroke."""
-    ys, xs = np.nonzero(part)
-    if len(xs) < 3:
+    found = _stroke_axis(part, fits=1)
+    if found is None:
         return False
-    pts = np.stack([xs, ys]).astype(np.float64)
-    centre = pts.mean(axis=1, keepdims=True)
-    evals, evecs = np.linalg.eigh(np.cov(pts))
-    major = evecs[:, int(np.argmax(evals))]
+    major, normal, axis, _, pts = found
     angle = abs(np.degrees(np.arctan2(major[1], major[0]))) % 90.0
-    across = np.array([-major[1], major[0]]) @ (pts - centre)
-    off_axis = np.abs(across - np.median(across))  # the stroke itself, not the mean that its label pulls aside
+    off_axis = np.abs(normal @ pts - axis)  # the stroke itself, not the mean that its label pulls aside
     return min(angle, 90.0 - angle) <= tolerance_deg and float((off_axis <= 2.5).mean()) >= 0.6
 
 
@@ -145,28 +141,24 @@ def _joins_end_on(part: np.ndarray, body: np.ndarray) -> bool:
     """A rod or a bar between two solid parts meets them end-on: where it touches them lies on its own axis. A
     dimension line touches the product, if at all, with end ticks standing across it, off its axis."""
     touch = part & (cv2.dilate(body.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-    ys, xs = np.nonzero(part)
-    if not touch.any() or len(xs) < 3:
+    found = _stroke_axis(part, fits=1)
+    if not touch.any() or found is None:
         return False
-    pts = np.stack([xs, ys]).astype(np.float64)
-    evals, evecs = np.linalg.eigh(np.cov(pts))
-    major = evecs[:, int(np.argmax(evals))]
-    normal = np.array([-major[1], major[0]])
-    axis = float(np.median(normal @ pts))  # the stroke itself, not the mean that ticks pull aside
-    width = len(xs) / max(1.0, float(np.ptp(major @ pts)))
+    _, normal, axis, width, _ = found
     ty, tx = np.nonzero(touch)
     return bool(np.abs(normal @ np.stack([tx, ty]) - axis).max() <= 2.0 + width)
 
 
-def _stroke_axis(part: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None:
+def _stroke_axis(part: np.ndarray, fits: int = 3) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None:
     """The stroke's direction, its normal, where it runs across that normal (the stroke itself, not the mean that
-    ticks or a label pull aside), its width, and its pixels as points."""
+    ticks or a label pull aside), its width, and its pixels as points; fitted up to ``fits`` times, each time on the
+    pixels near the last axis (without the pieces that hang on the stroke)."""
     ys, xs = np.nonzero(part)
     if len(xs) < 3:
         return None
     pts = np.stack([xs, ys]).astype(np.float64)
     on_stroke = np.ones(len(xs), bool)
-    for _ in range(3):  # fitted again on the stroke alone, without the pieces that hang on it
+    for _ in range(fits):
         evals, evecs = np.linalg.eigh(np.cov(pts[:, on_stroke]))
         major = evecs[:, int(np.argmax(evals))]
         normal = np.array([-major[1], major[0]])
