@@ -412,10 +412,7 @@ def _attached_shadows(ratio: np.ndarray, fg: np.ndarray, background: np.ndarray,
     beside = (rim_n >= 8) & (rim_grad < edge_t) & (area < 0.25 * fg.sum()) & (std > 0.012)
     shadow = touches & ((lower & ((small & ((std > 0.025) | (mean < 0.85) | strip)) | under)) | beside)
     if gradual is not None:  # a shadow fades into the backdrop where they meet; a grey part steps away from it
-        meet = (labels > 0) & near_bg
-        meet_n = np.bincount(labels[meet], minlength=n)
-        meet_gradual = np.bincount(labels[meet], weights=gradual[meet], minlength=n) / np.maximum(meet_n, 1)
-        shadow &= meet_gradual >= 0.5
+        shadow &= _share_where_meeting(labels, n, near_bg, gradual) >= 0.5
     shadow[0] = False
     return _without_grey_parts(shadow[labels], level, near_bg) if gradual is not None else shadow[labels]
 
@@ -445,12 +442,17 @@ def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray,
     level steps for more than ``share`` of it."""
     side = 2 * EDGE_CUT + 1
     reach = cv2.dilate(labels.astype(np.float32), np.ones((side, side), np.uint8)).astype(np.int64)
-    meet = (reach > 0) & near_bg
-    meet_n = np.bincount(reach[meet], minlength=n)
-    stepped = np.bincount(reach[meet], weights=~gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
-    part = (meet_n > 0) & (stepped > share)
+    part = _share_where_meeting(reach, n, near_bg, ~gradual(level)) > share
     part[0] = False
     return part[labels]
+
+
+def _share_where_meeting(labels: np.ndarray, n: int, near_bg: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """For each of the ``n`` labels, the share of its pixels beside the backdrop (``near_bg``) that are in ``mask``
+    (0 for a region that does not meet the backdrop)."""
+    meet = (labels > 0) & near_bg
+    meet_n = np.bincount(labels[meet], minlength=n)
+    return np.bincount(labels[meet], weights=mask[meet], minlength=n) / np.maximum(meet_n, 1)
 
 
 def _strokes(mask: np.ndarray) -> np.ndarray:
@@ -517,10 +519,7 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
         return cand, panels
     # A shadow fades into the backdrop where they meet; a grey part steps away from it.
     near_bg = cv2.dilate(background.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    meet = (labels > 0) & near_bg
-    meet_n = np.bincount(labels[meet], minlength=n)
-    meet_gradual = np.bincount(labels[meet], weights=gradual(level)[meet], minlength=n) / np.maximum(meet_n, 1)
-    ok = meet_gradual >= 0.5
+    ok = _share_where_meeting(labels, n, near_bg, gradual(level)) >= 0.5
     ok[0] = False
     return ok[labels], panels
 
