@@ -100,7 +100,8 @@ def _matches_inside(full: np.ndarray, small: np.ndarray, core: np.ndarray, ys: n
     small = small.astype(np.float32)
     weight = core.astype(np.float32)
     den = cv2.boxFilter(weight, -1, (reach, reach), normalize=False)
-    mean = cv2.boxFilter(small * weight[..., None], -1, (reach, reach), normalize=False) / np.maximum(den, 1e-6)[..., None]
+    total = cv2.boxFilter(small * weight[..., None], -1, (reach, reach), normalize=False)
+    mean = total / np.maximum(den, 1e-6)[..., None]
     size = (full.shape[1], full.shape[0])
     inside = _sample(np.dstack([mean, den]), ys, xs, size)
     off = full[ys, xs].astype(np.float32) - inside[:, :3]
