@@ -484,6 +484,53 @@ def test_the_floor_seen_through_a_face_meeting_the_floor_outside_is_not_a_hole()
     assert not floor_seen_through(level_of(ratio), shadow_like(ratio), fg, holes, np.zeros_like(fg))[seen].any()
 
 
+def test_an_opening_in_a_shadow_deeper_towards_its_middle_matches_the_floor_seen_through_the_openings_beside_it():
+    """A row of three cells in a floor shadow that is deeper towards the middle than at the ends, where the floor
+    outside the product is measured: the floor seen through the cells on either side (already holes) tells the level
+    of the floor in the middle cell."""
+    h, w = 100, 200
+    y = np.arange(h, dtype=np.float32)[:, None]
+    x = np.arange(w, dtype=np.float32)[None, :]
+    level = (1 - 0.5 * np.exp(-(((x - 100) / 150) ** 2)) * np.exp(-(((y - 88) / 10) ** 2))).astype(np.float32)
+    fg = np.zeros((h, w), bool)
+    fg[40:92, 20:180] = True
+    frame = np.zeros_like(fg)
+    frame[40:43] = frame[89:92] = frame[68:71] = True
+    frame[:, 20:23] = frame[:, 177:180] = frame[:, 78:81] = frame[:, 118:121] = True
+    frame &= fg
+    level[frame] = 0.1
+    holes = np.zeros_like(fg)
+    holes[43:68, 23:177] = holes[71:89, 23:78] = holes[71:89, 121:177] = True
+    holes &= ~frame
+    middle = np.zeros_like(fg)
+    middle[71:89, 81:118] = True
+    ratio = np.repeat(level[:, :, None], 3, axis=2)
+    found = floor_seen_through(level_of(ratio), shadow_like(ratio), fg, holes, np.zeros_like(fg))
+    assert found[middle].mean() > 0.8
+    assert not found[frame].any()
+
+
+def test_a_pale_face_in_light_shade_beside_pale_faces_taken_for_openings_is_not_the_floor_seen_through():
+    """Three pale faces side by side in light shade, on a lit floor: the two outer ones taken for openings (as white
+    faces sometimes are) are as light as the middle one, but the floor is trusted through openings only deep in a
+    shadow."""
+    h, w = 100, 200
+    level = np.ones((h, w), np.float32)
+    fg = np.zeros((h, w), bool)
+    fg[40:92, 20:180] = True
+    frame = np.zeros_like(fg)
+    frame[40:43] = frame[89:92] = frame[:, 20:23] = frame[:, 177:180] = frame[:, 78:81] = frame[:, 118:121] = True
+    frame &= fg
+    level[fg] = 0.93
+    level[frame] = 0.1
+    holes = np.zeros_like(fg)
+    holes[43:89, 23:78] = holes[43:89, 121:177] = True
+    middle = np.zeros_like(fg)
+    middle[43:89, 81:118] = True
+    ratio = np.repeat(level[:, :, None], 3, axis=2)
+    assert not floor_seen_through(level_of(ratio), shadow_like(ratio), fg, holes, np.zeros_like(fg))[middle].any()
+
+
 def test_the_lower_cells_of_a_spoked_wheel_in_the_floor_shadow_are_holes():
     # main kept the cells in the shadow: 0.93
     assert _iou(make_sample("scooter", "white", 100_090, size=(960, 768))) >= 0.95

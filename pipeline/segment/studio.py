@@ -14,8 +14,8 @@
    is flat); pale gaps framed by dark product for most of their rim are holes too; looked for again as each look
    tells more of the light. An opening entirely inside the floor shadow (the lower cells of a wheel, of a mesh)
    has no pixel of the exact backdrop: it is a hole where its level, all over, is the floor shadow's measured outside
-   the product at the same height, carried across. Glass is not a hole: deep inside it the backdrop is seen tinted
-   (see ``tinted_panes``).
+   the product (or through its other openings) at the same height, carried across. Glass is not a hole: deep inside
+   it the backdrop is seen tinted (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
    grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go, less
    the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg); in
@@ -533,12 +533,11 @@ def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
     known = cv2.GaussianBlur(np.where(outside, level, 0).astype(np.float32), (0, 0), FLOOR_SMOOTH)
     known = np.where(outside, known / np.maximum(den, 1e-6), np.nan).astype(np.float32)
     h, w = level.shape
-    cols = np.broadcast_to(np.arange(w), (h, w))
-    left = np.maximum.accumulate(np.where(outside, cols, -1), axis=1)
-    right = np.minimum.accumulate(np.where(outside, cols, w)[:, ::-1], axis=1)[:, ::-1]  # w: none to that side
-    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
-    at_left = np.where(left >= 0, known[rows, np.maximum(left, 0)], np.nan)
-    at_right = np.where(right < w, known[rows, np.minimum(right, w - 1)], np.nan)
+    cols = np.broadcast_to(np.arange(w, dtype=np.int32), (h, w))
+    left = np.maximum.accumulate(np.where(outside, cols, np.int32(-1)), axis=1)
+    right = np.minimum.accumulate(np.where(outside, cols, np.int32(w))[:, ::-1], axis=1)[:, ::-1]  # w: none there
+    at_left = np.where(left >= 0, np.take_along_axis(known, np.maximum(left, 0), axis=1), np.nan)
+    at_right = np.where(right < w, np.take_along_axis(known, np.minimum(right, w - 1), axis=1), np.nan)
     span = np.maximum(right - left, 1).astype(np.float32)
     t = (cols - left) / span
     both = at_left + t * (at_right - at_left)
@@ -549,15 +548,48 @@ def floor_seen_through(level: np.ndarray, shadowed: np.ndarray, fg: np.ndarray, 
                        sharp_dark: np.ndarray) -> np.ndarray:
     """Openings of the product entirely inside its floor shadow (the lower cells of a spoked wheel or of a mesh, the
     bottom of a standing frame): enclosed regions of the backdrop's colour made darker whose level, all over, is the
-    floor shadow's measured outside the product at the same height and carried across (see
-    ``floor_level_across``), where that is a shadow. No pixel of them is the exact backdrop, so the holes pass has
-    no seed there. A grey part or a pale face in shade steps away from the floor's level: it is flat where the
-    shadow is graded with height, or darker or lighter than the floor beside it, or meets the floor in a step."""
+    floor shadow's measured at the same height and carried across (see ``floor_level_across``), where that is a
+    shadow: outside the product, or outside and through its other openings. No pixel of them is the exact backdrop,
+    so the holes pass has no seed there. A grey part or a pale face in shade steps away from the floor's level: it
+    is flat where the shadow is graded with height, or darker or lighter than the floor beside it, or meets the
+    floor in a step."""
+    found = np.zeros_like(fg)
     open_shade = fg & ~holes & shadowed
     if not open_shade.any():
-        return np.zeros_like(fg)
-    outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones((2 * FLOOR_CLEAR + 1,) * 2, np.uint8)) > 0
-    expected = floor_level_across(level, outside)
+        return found
+    # Only the product's box is looked at, with the floor outside it that the carry reads and smooths.
+    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
+    margin = 2 * FLOOR_CLEAR + int(np.ceil(4 * FLOOR_SMOOTH)) + 2
+    box = (slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
+           slice(max(0, cols[0] - margin), cols[-1] + margin + 1))
+    found[box] = _floor_seen_in_box(level[box], fg[box], holes[box], open_shade[box], sharp_dark[box])
+    return found
+
+
+def _floor_seen_in_box(level: np.ndarray, fg: np.ndarray, holes: np.ndarray, open_shade: np.ndarray,
+                       sharp_dark: np.ndarray) -> np.ndarray:
+    """``floor_seen_through`` on the product's box."""
+    # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
+    near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    side = (2 * FLOOR_CLEAR + 1,) * 2
+    outside = cv2.erode((~fg & ~holes).astype(np.uint8), np.ones(side, np.uint8)) > 0
+    floor_outside = floor_level_across(level, outside)
+    found = _floor_openings(level, open_shade, floor_outside, floor_outside, near_out, sharp_dark)
+    # In a shadow deeper towards its middle, an opening beside others is graded as the floor seen through them (the
+    # floor outside, farther off, is graded less), though no farther off the floor outside than an opening may be.
+    # Trusted only deeper than a pale panel's shade: a white face is sometimes taken for an opening, and a pale face
+    # in light shade beside it is as light.
+    through = cv2.erode((~fg | holes).astype(np.uint8), np.ones(side, np.uint8)) > 0
+    found |= _floor_openings(level, open_shade & ~found, floor_level_across(level, through), floor_outside,
+                             near_out, sharp_dark, PANEL_SHADE)
+    return found
+
+
+def _floor_openings(level: np.ndarray, open_shade: np.ndarray, expected: np.ndarray, floor_outside: np.ndarray,
+                    near_out: np.ndarray, sharp_dark: np.ndarray, deepest: float = FLOOR_SHADE) -> np.ndarray:
+    """The regions of ``open_shade`` away from ``near_out`` graded as the ``expected`` floor level, within
+    ``FLOOR_OFFSET`` of it and of the floor outside on average, where the floor expected is deeper than ``deepest``,
+    with their rim (see ``floor_seen_through``)."""
     valid = ~np.isnan(expected)
     diff = np.where(valid, level - expected, 1.0).astype(np.float32)
     # Smooth once the floor's own grading is taken off (a steep shadow ramps faster than gradual allows): a spoke or
@@ -565,20 +597,24 @@ def floor_seen_through(level: np.ndarray, shadowed: np.ndarray, fg: np.ndarray, 
     cand = open_shade & valid & gradual(diff)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
-        return np.zeros_like(fg)
-    idx = labels.ravel()
+        return np.zeros_like(open_shade)
+    idx = labels[cand]
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
     # Nearer the middle of the shadow than the outside it is measured on, the floor seen is a little deeper, but
     # graded as the floor beside it is, row by row.
-    offset = np.bincount(idx, weights=diff.ravel(), minlength=n) / area
-    match = np.bincount(idx, weights=(np.abs(diff - offset[labels]) < FLOOR_MATCH).ravel(), minlength=n) / area
-    shade = np.bincount(idx, weights=np.where(valid, expected, 1.0).ravel(), minlength=n) / area
-    # Enclosed: bounded by product and holes all round, not a face meeting the floor outside.
-    near_out = cv2.dilate((~fg & ~holes).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    touches = np.bincount(idx, weights=near_out.ravel(), minlength=n) > 0
-    seen = (match >= FLOOR_MATCH_SHARE) & (np.abs(offset) < FLOOR_OFFSET) & (shade < FLOOR_SHADE)
+    d = diff[cand]
+    offset = np.bincount(idx, weights=d, minlength=n) / area
+    match = np.bincount(idx, weights=np.abs(d - offset[idx]) < FLOOR_MATCH, minlength=n) / area
+    shade = np.bincount(idx, weights=expected[cand], minlength=n) / area
+    off_outside = np.bincount(idx, weights=np.nan_to_num(level[cand] - floor_outside[cand], nan=1.0),
+                              minlength=n) / area
+    touches = np.bincount(idx, weights=near_out[cand], minlength=n) > 0
+    seen = (match >= FLOOR_MATCH_SHARE) & (np.maximum(np.abs(offset), np.abs(off_outside)) < FLOOR_OFFSET)
+    seen &= shade < deepest
     seen &= ~touches & (area >= FLOOR_MIN_AREA)
     seen[0] = False
+    if not seen.any():
+        return np.zeros_like(open_shade)
     # The rim of an opening, where the frame's step breaks the smooth grading, is the same floor: as far off the
     # floor outside as the opening it borders.
     found = seen[labels]
