@@ -30,8 +30,11 @@ RIM_DEPTH = 4  # working-size pixels inside the band where a pale rim may be rin
 SHARPNESS = 8  # how strongly the product colour beside a band pixel is taken from its most distinct neighbour
 RINGING = 0.1  # share of the product's contrast that JPEG ringing reaches beside its edge
 BACKDROP_NOISE = 1.0  # x the full-size noise: pixels this close to the backdrop are the backdrop
+RIM_REACH = 2 * (KNOWN_BAND + RIM_DEPTH) + 1  # working-size pixels: the box a rim pixel's face colour is measured in
 SPECK_SIDE = 2 * KNOWN_BAND + 1  # working-size pixels: islands of the band no larger than this square are specks
 WEAK_SPAN = 5.0  # x noise: a product colour closer than this to the backdrop is no evidence (JPEG ringing)
+THIN_FACE = 2.0  # x noise: a part too thin for a core is a face where its colour is this far off the backdrop
+SLAB_SHARE = 0.3  # and where its solid pixels fill this share of the RIM_REACH box (a slab, not a wire's fringe)
 
 
 def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +74,8 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     # Compression ringing and lens blur leave a pale rim a few pixels beyond a strong edge: matted too, unless the
     # rim is the colour the product has deeper in (a pale face or a pane running on from its outline).
     face = np.zeros(len(ys), bool)  # rim pixels only
-    face[~in_band] = _matches_inside(full, coarse.image, core > 0, ys[~in_band], xs[~in_band], 3 * noise)
+    face[~in_band] = _matches_inside(full, coarse.image, core > 0, inner > 0, ys[~in_band], xs[~in_band], 3 * noise,
+                                     back[~in_band], noise)
     value = np.where(~in_band & (a < 0.5) & ~weak & ~face, a, value)
     value = np.where(~in_band & weak & (dist <= 3 * noise) & ~face, 0.0, value)  # no product colour near: the backdrop
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe), unless it
@@ -92,20 +96,35 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     return alpha, foreground
 
 
-def _matches_inside(full: np.ndarray, small: np.ndarray, core: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-                    tolerance: float) -> np.ndarray:
+def _matches_inside(full: np.ndarray, small: np.ndarray, core: np.ndarray, solid: np.ndarray, ys: np.ndarray,
+                    xs: np.ndarray, tolerance: float, back: np.ndarray, noise: float) -> np.ndarray:
     """Whether each pixel of ``full`` is within ``tolerance`` (RGB) of the mean colour of the product's core around
-    it (``core`` a mask of the working-size image ``small``), where there is core around it."""
-    reach = 2 * (KNOWN_BAND + RIM_DEPTH) + 1
+    it (``core`` a mask of the working-size image ``small``), or, in a part too thin to have a core (a slab), of
+    its ``solid`` pixels around it, where they fill ``SLAB_SHARE`` of the box (a wire's fringe does not) and their
+    mean is off the backdrop (``back``, the pixels' own) by ``THIN_FACE`` x ``noise``: a strip of backdrop the
+    coarse pass took has the backdrop's colour on average."""
     small = small.astype(np.float32)
-    weight = core.astype(np.float32)
-    den = cv2.boxFilter(weight, -1, (reach, reach), normalize=False)
-    total = cv2.boxFilter(small * weight[..., None], -1, (reach, reach), normalize=False)
-    mean = total / np.maximum(den, 1e-6)[..., None]
     size = (full.shape[1], full.shape[0])
-    inside = _sample(np.dstack([mean, den]), ys, xs, size)
-    off = full[ys, xs].astype(np.float32) - inside[:, :3]
-    return (inside[:, 3] >= 1.0) & (_dot(off, off) < tolerance**2)
+    pixels = full[ys, xs].astype(np.float32)
+    in_core, core_n = _mean_around(small, core, ys, xs, size)
+    in_solid, solid_n = _mean_around(small, solid, ys, xs, size)
+    thin = core_n < 1.0
+    inside = np.where(thin[:, None], in_solid, in_core)
+    off, distinct = pixels - inside, inside - back
+    slab = (solid_n >= SLAB_SHARE * RIM_REACH**2) & (_dot(distinct, distinct) > (THIN_FACE * noise) ** 2)
+    return np.where(thin, slab, core_n >= 1.0) & (_dot(off, off) < tolerance**2)
+
+
+def _mean_around(small: np.ndarray, region: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                 size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(the mean colour of ``region``'s pixels of ``small`` in the ``RIM_REACH`` box around each full-size pixel, how
+    many there are)."""
+    weight = region.astype(np.float32)
+    box = (RIM_REACH, RIM_REACH)
+    den = cv2.boxFilter(weight, -1, box, normalize=False)
+    total = cv2.boxFilter(small * weight[..., None], -1, box, normalize=False)
+    sampled = _sample(np.dstack([total / np.maximum(den, 1e-6)[..., None], den]), ys, xs, size)
+    return sampled[:, :3], sampled[:, 3]
 
 
 def drop_specks(alpha: np.ndarray, solid: np.ndarray, max_area: float) -> None:
