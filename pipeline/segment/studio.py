@@ -219,7 +219,6 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
     cand = background & ~outside & ~outlines
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     sigma = float(np.std(offset[quiet]))
-    smooth = cv2.GaussianBlur(offset, (0, 0), 1.0)
     band_k = np.ones((2 * FACE_BAND + 1,) * 2, np.uint8)
     h, w = background.shape
     for i in np.nonzero(stats[:, cv2.CC_STAT_AREA] >= FACE_AREA)[0]:
@@ -236,7 +235,7 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
         rim = (region > 0) & ~core
         if ring.sum() < FACE_AREA // 3 or not core.any():
             continue
-        off = smooth[y0:y1, x0:x1]
+        off = cv2.GaussianBlur(offset[y0:y1, x0:x1], (0, 0), 1.0)
         base = float(off[ring].mean())
         step_rim, step_core = float(off[rim].mean()) - base, float(off[core].mean()) - base
         error = sigma * np.sqrt(1 / rim.sum() + 1 / ring.sum())
