@@ -187,16 +187,19 @@ def faint_outlines(lightness: np.ndarray, quiet: np.ndarray) -> np.ndarray:
     backdrop's own (its 99.9th percentile on the quiet border; hysteresis: weaker pixels joined to strong ones
     count, in pieces no shorter than ``SPECK``)."""
     h, w = lightness.shape
-    size = (max(1, w // 2), max(1, h // 2))
-    quiet = cv2.resize(quiet.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    if h < 2 or w < 2:
+        return np.zeros((h, w), bool)
+    quiet = quiet[1::2, 1::2][:h // 2, :w // 2]
     if quiet.sum() <= 20:
         return np.zeros((h, w), bool)
-    half = cv2.resize(lightness, size, interpolation=cv2.INTER_AREA)
+    half = 0.25 * (lightness[0:h - 1:2, 0:w - 1:2] + lightness[1::2, 0:w - 1:2] + lightness[0:h - 1:2, 1::2]
+                   + lightness[1::2, 1::2])
     best = _strongest_step(half - cv2.GaussianBlur(half, (0, 0), OUTLINE_SURROUND / 2))
     noise = float(np.percentile(best[quiet], 99.9))
     weak = (best > OUTLINE_LOW * noise).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
-    strong = np.bincount(labels.ravel(), weights=(best > OUTLINE_HIGH * noise).ravel(), minlength=n) > 0
+    strong = np.zeros(n, bool)
+    strong[labels[best > OUTLINE_HIGH * noise]] = True
     strong &= 2 * np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= SPECK
     strong[0] = False
     outlines = cv2.dilate(strong[labels].astype(np.uint8), np.ones((3, 3), np.uint8))  # closes gaps at corners
@@ -217,7 +220,14 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
         return faces
     outside = flood_from_border(passable & ~outlines)
     cand = background & ~outside & ~outlines
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
+    rows, cols = np.flatnonzero(cand.any(axis=1)), np.flatnonzero(cand.any(axis=0))
+    if not len(rows):
+        return faces
+    labels = np.zeros(cand.shape, np.int32)
+    n, labels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], stats, _ = cv2.connectedComponentsWithStats(
+        cand[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8), connectivity=4)
+    stats[:, cv2.CC_STAT_LEFT] += cols[0]
+    stats[:, cv2.CC_STAT_TOP] += rows[0]
     sigma = float(np.std(offset[quiet]))
     band_k = np.ones((2 * FACE_BAND + 1,) * 2, np.uint8)
     h, w = background.shape
