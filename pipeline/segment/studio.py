@@ -239,7 +239,8 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
         y0, y1, x0, x1 = max(0, y - pad), min(h, y + bh + pad), max(0, x - pad), min(w, x + bw + pad)
         region = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
         # The backdrop just outside, across the outline.
-        across = grow_within(region > 0, outlines[y0:y1, x0:x1], FACE_RING).astype(np.uint8)
+        near = cv2.distanceTransform(1 - region, cv2.DIST_L2, 3) <= FACE_RING
+        across = ((region > 0) | (near & outlines[y0:y1, x0:x1])).astype(np.uint8)
         ring = (cv2.distanceTransform(1 - across, cv2.DIST_L2, 3) <= 2 * FACE_BAND) & outside[y0:y1, x0:x1]
         core = cv2.erode(region, band_k) > 0
         rim = (region > 0) & ~core
