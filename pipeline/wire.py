@@ -191,7 +191,8 @@ def coarse_to_wire(co: Coarse, codec: Codec | None = None) -> Wire:
     return {"mask": c.image(co.mask, _mask_png), "image": c.image(co.image), "scale": co.scale,
             "model": None if co.model is None else {"coeffs": co.model.coeffs.tolist(), "noise": co.model.noise},
             "removed": list(co.removed), "holes": c.image(co.holes, _mask_png),
-            "shading": None if co.shading is None else c.image(co.shading, _shading_png)}
+            "shading": None if co.shading is None else c.image(co.shading, _shading_png),
+            "faces": None if co.faces is None else c.image(co.faces, _mask_png)}
 
 
 def _shading_png(shading: np.ndarray) -> bytes:
@@ -209,7 +210,8 @@ def coarse_from_wire(w: Wire, codec: Codec | None = None) -> Coarse:
                                                          noise=w["model"]["noise"])
     return Coarse(mask=c.array(w["mask"], _mask_unpng), image=c.array(w["image"]), scale=w["scale"], model=model,
                   removed=tuple(w["removed"]), holes=c.array(w["holes"], _mask_unpng),
-                  shading=None if w.get("shading") is None else c.array(w["shading"], _shading_unpng))
+                  shading=None if w.get("shading") is None else c.array(w["shading"], _shading_unpng),
+                  faces=None if w.get("faces") is None else c.array(w["faces"], _mask_unpng))
 
 
 def analysis_to_wire(a: Analysis) -> Wire:

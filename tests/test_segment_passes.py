@@ -13,8 +13,8 @@ from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
 from pipeline.segment.common import level_of
-from pipeline.segment.studio import (backdrop_holes, floor_seen_through, framed_gaps, grow_smoothly, mostly_exact,
-                                     shading_field, shadow_like, thin_parts, tinted, tinted_panes)
+from pipeline.segment.studio import (backdrop_holes, faint_faces, floor_seen_through, framed_gaps, grow_smoothly,
+                                     mostly_exact, shading_field, shadow_like, thin_parts, tinted, tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -411,6 +411,40 @@ def test_a_white_face_tinted_off_the_backdrop_is_found_but_not_a_shadow_or_a_wir
 def test_a_white_lamp_shade_a_little_warmer_than_an_off_white_sweep_is_kept():
     """The shade's lit face is within the sweep's noise in lightness; only its tint tells it apart."""
     assert _iou(make_sample("white_lamp", "offwhite", 26, size=(800, 640))) >= 0.6
+
+
+def test_faint_faces_are_found_but_not_a_shadow_or_an_outlined_stretch_of_backdrop():
+    """Two faces of a white shade, one a little lighter than a noisy sweep, one a little darker (as neutral as a
+    shadow), both within the flood's tolerance pixel by pixel: found by their faint straight outlines and their
+    consistent step off the backdrop. A soft shadow fades towards its rim, and the backdrop framed by a faint line
+    is off by nothing: neither is a face."""
+    rng = np.random.default_rng(5)
+    h, w = 240, 320
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    lightness = np.full((h, w), 93.0, np.float32)
+    lit, shaded = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    lit[40:100, 60:140], shaded[40:100, 140:180] = True, True
+    lightness[lit] += 1.4
+    lightness[shaded] -= 2.8
+    shadow = cv2.GaussianBlur(((x - 240) ** 2 / 60**2 + (y - 190) ** 2 / 25**2 < 1).astype(np.float32), (0, 0), 6)
+    lightness -= 15 * shadow  # a soft floor shadow
+    frame = np.zeros((h, w), np.uint8)
+    cv2.rectangle(frame, (30, 150), (110, 210), 1, 1)  # a faint line framing a stretch of backdrop
+    lightness[frame > 0] -= 3.0
+    lightness += rng.normal(0, 0.8, (h, w)).astype(np.float32)  # sensor noise
+    quiet = np.zeros((h, w), bool)
+    quiet[:12], quiet[-12:], quiet[:, :12], quiet[:, -12:] = True, True, True, True
+    everywhere = np.ones((h, w), bool)  # the flood crossed it all
+    found = faint_faces(lightness, everywhere, everywhere, quiet, lightness - 93.0, 2.8)
+    assert found[lit].mean() > 0.9 and found[shaded].mean() > 0.9
+    near = cv2.dilate((lit | shaded).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # the outline to within 3 px
+    assert not found[~near].any()  # not the shadow, not the framed backdrop
+
+
+def test_a_white_lamp_shade_whose_faces_the_flood_crosses_is_kept():
+    """On a noisy off-white sweep, the shade's lit face is a lightness unit lighter than the sweep, its other face
+    a few units darker and neutral (like a shadow); the flood crossed both (IoU 0.08, the pole alone)."""
+    assert _iou(make_sample("white_lamp", "offwhite", 101_131, size=(960, 768))) >= 0.8
 
 
 def test_a_white_face_keeps_its_rim_where_it_is_the_colour_further_in():

@@ -20,7 +20,7 @@ def coarse_foreground(norm: Normalized) -> Coarse:
     image = resize_to(norm.image, scale)
     holes = np.zeros(image.shape[:2], bool)
     removed: list[str] = []
-    model = shading = None
+    model = shading = faces = None
     if norm.alpha_prior is not None and (norm.alpha_prior < 128).mean() > 0.01:
         fg = resize_to(norm.alpha_prior, scale) >= 128
     elif norm.background.kind == "scene":
@@ -28,7 +28,7 @@ def coarse_foreground(norm: Normalized) -> Coarse:
         fg = scene_foreground(small)
         fg = cv2.resize(fg.astype(np.uint8), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     else:
-        fg, holes, model, shading = studio_foreground(image)
+        fg, holes, model, shading, faces = studio_foreground(image)
         fg = fill_small_gaps(fg) & ~holes
         fg, removed = remove_overlays(fg, image)
     if fg.sum() < max(16, fg.size * 0.001):
@@ -36,4 +36,4 @@ def coarse_foreground(norm: Normalized) -> Coarse:
             "No product stands out from the background. Check that the photo shows a product and is not blank."
         )
     return Coarse(mask=fg, image=image, scale=scale, model=model, removed=tuple(removed), holes=holes,
-                  shading=shading)
+                  shading=shading, faces=faces)

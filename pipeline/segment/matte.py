@@ -81,6 +81,12 @@ def known_backdrop_alpha(full: np.ndarray, coarse: Coarse) -> tuple[np.ndarray, 
     # A pixel that is the backdrop itself, within its noise, carries no product (no pale specks or fringe), unless it
     # is the colour of the product's face it lies in.
     value *= np.where(face, 1.0, np.clip((dist - BACKDROP_NOISE * noise) / (BACKDROP_NOISE * noise), 0, 1))
+    if coarse.faces is not None and coarse.faces.any():
+        # A faint face is within the backdrop's noise pixel by pixel: its outline, found by averaging along it, is
+        # the coarse one.
+        near = cv2.dilate(coarse.faces.astype(np.uint8), k, iterations=KNOWN_BAND + 1).astype(np.float32)
+        faint = _sample(near[..., None], ys, xs, size)[:, 0] > 0.5
+        value = np.where(faint, np.where(in_band, coarse_up, 1.0), value)
     alpha = solid.astype(np.float32)
     alpha[ys, xs] = value
     if coarse.holes.any():

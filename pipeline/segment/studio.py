@@ -4,7 +4,11 @@
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
    from the border; only sharp detail (a product's edge, and thin parts found by their top-hats: wires, rods,
    strings, legs) and faces tinted off the backdrop (a white a little warmer or cooler than the sweep, as light as
-   it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow.
+   it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow. Faces the
+   flood crossed, within its tolerance pixel by pixel (a white shade a lightness unit lighter than a noisy sweep, or
+   a few units darker and neutral, like a shadow), come back where faint straight outlines, averaged along their
+   length, enclose a region off the backdrop just outside by one flat, consistent step (see ``faint_faces``); the
+   holes pass leaves them.
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
@@ -26,6 +30,8 @@
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
@@ -59,6 +65,10 @@ FLOOR_SMOOTH, FLOOR_CLEAR = 1.5, 2  # px: the outside floor is measured this far
 FLOOR_MATCH, FLOOR_OFFSET, FLOOR_MATCH_SHARE = 0.03, 0.08, 0.8  # see floor_seen_through
 FLOOR_SHADE, FLOOR_MIN_AREA = 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
+OUTLINE_DIRECTIONS, OUTLINE_LENGTH, OUTLINE_SURROUND = 8, 3.0, 3.0  # see faint_outlines
+OUTLINE_HIGH, OUTLINE_LOW = 1.5, 1.0  # x the backdrop's own response (99.9th percentile), see faint_outlines
+FACE_AREA, FACE_STEP, FACE_OVER_NOISE, FACE_FAINT = 150, 0.8, 8.0, 2.0  # see faint_faces
+FACE_BAND, FACE_HOLD, FACE_RING = 3, 0.8, 12  # px, share, px: see faint_faces
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -122,6 +132,138 @@ def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarra
             break
         half = np.where(grown, reach, half)
     return half > 0
+
+
+def _outline_kernels() -> list[np.ndarray]:
+    """Step kernels at ``OUTLINE_DIRECTIONS`` angles: +1 a pixel to one side, -1 a pixel to the other, Gaussian along
+    (sigma ``OUTLINE_LENGTH``) at half the working size; each sums to +-1 on either side."""
+    r = int(np.ceil(3 * OUTLINE_LENGTH)) // 2 * 2 + 1
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float32)
+    kernels = []
+    for i in range(OUTLINE_DIRECTIONS):
+        t = np.pi * i / OUTLINE_DIRECTIONS
+        along, across = xx * np.cos(t) + yy * np.sin(t), -xx * np.sin(t) + yy * np.cos(t)
+        g = np.exp(-0.5 * (along / OUTLINE_LENGTH) ** 2)
+        step = g * (np.clip(1 - np.abs(across - 1), 0, 1) - np.clip(1 - np.abs(across + 1), 0, 1))
+        kernels.append((step / (0.5 * np.abs(step).sum())).astype(np.float32))
+    return kernels
+
+
+_OUTLINE_KERNELS = _outline_kernels()
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_spectra(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """The spectra of the ``_OUTLINE_KERNELS``, flipped and padded to ``shape`` (photos of one camera share it)."""
+    r = _OUTLINE_KERNELS[0].shape[0] // 2
+    spectra = []
+    for k in _OUTLINE_KERNELS:
+        kernel = np.zeros(shape, np.float32)
+        kernel[:2 * r + 1, :2 * r + 1] = k[::-1, ::-1]
+        spectra.append(cv2.dft(kernel, nonzeroRows=2 * r + 1))
+    return tuple(spectra)
+
+
+def _strongest_step(image: np.ndarray) -> np.ndarray:
+    """The largest magnitude of ``image`` filtered by the ``_OUTLINE_KERNELS`` (each as ``cv2.filter2D`` would, with
+    reflected borders), by products of spectra: one transform of the image serves every direction."""
+    h, w = image.shape
+    r = _OUTLINE_KERNELS[0].shape[0] // 2
+    shape = (cv2.getOptimalDFTSize(h + 2 * r), cv2.getOptimalDFTSize(w + 2 * r))
+    padded = cv2.copyMakeBorder(image, r, shape[0] - h - r, r, shape[1] - w - r, cv2.BORDER_REFLECT)
+    spectrum = cv2.dft(padded)
+    best = np.zeros((h, w), np.float32)
+    for k in _kernel_spectra(shape):
+        product = cv2.mulSpectrums(spectrum, k, 0)
+        response = cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+        np.maximum(best, np.abs(response[2 * r:2 * r + h, 2 * r:2 * r + w]), out=best)
+    return best
+
+
+def faint_outlines(lightness: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Straight steps in the lightness too faint for a pixel's own detail (the outline of a white face a lightness
+    unit or two off a noisy sweep), found by averaging the step along short segments at several angles (on the
+    lightness less its smooth part, at half the size): a pixel stands out where the strongest average exceeds the
+    backdrop's own (its 99.9th percentile on the quiet border; hysteresis: weaker pixels joined to strong ones
+    count, in pieces no shorter than ``SPECK``)."""
+    h, w = lightness.shape
+    if h < 2 or w < 2:
+        return np.zeros((h, w), bool)
+    quiet = quiet[1::2, 1::2][:h // 2, :w // 2]
+    if quiet.sum() <= 20:
+        return np.zeros((h, w), bool)
+    half = 0.25 * (lightness[0:h - 1:2, 0:w - 1:2] + lightness[1::2, 0:w - 1:2] + lightness[0:h - 1:2, 1::2]
+                   + lightness[1::2, 1::2])
+    best = _strongest_step(half - cv2.GaussianBlur(half, (0, 0), OUTLINE_SURROUND / 2))
+    noise = float(np.percentile(best[quiet], 99.9))
+    weak = (best > OUTLINE_LOW * noise).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    strong = np.zeros(n, bool)
+    strong[labels[best > OUTLINE_HIGH * noise]] = True
+    strong &= 2 * np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= SPECK
+    strong[0] = False
+    outlines = cv2.dilate(strong[labels].astype(np.uint8), np.ones((3, 3), np.uint8))  # closes gaps at corners
+    return cv2.resize(outlines, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndarray, quiet: np.ndarray,
+                offset: np.ndarray, t_bg: float) -> np.ndarray:
+    """White faces the flood crossed, their outline too faint for a pixel's detail and their colour within the
+    backdrop's noise or like its shadow: regions of the flooded ``background`` enclosed by faint outlines (see
+    ``faint_outlines``) whose lightness is off the backdrop just outside them by one step, far beyond the noise of
+    a mean, held from their rim to their core (a face is flat: a hole is the backdrop itself, and a shadow deepens
+    inwards), and faint (a region further off whose outline the pixel detail does not see meets the backdrop
+    gradually: a shadow). ``offset`` is the lightness less the backdrop model's."""
+    outlines = faint_outlines(lightness, quiet)
+    faces = np.zeros_like(background)
+    if not (outlines & background).any():
+        return faces
+    outside = flood_from_border(passable & ~outlines)
+    cand = background & ~outside & ~outlines
+    rows, cols = np.flatnonzero(cand.any(axis=1)), np.flatnonzero(cand.any(axis=0))
+    if not len(rows):
+        return faces
+    labels = np.zeros(cand.shape, np.int32)
+    n, labels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], stats, _ = cv2.connectedComponentsWithStats(
+        cand[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8), connectivity=4)
+    stats[:, cv2.CC_STAT_LEFT] += cols[0]
+    stats[:, cv2.CC_STAT_TOP] += rows[0]
+    sigma = float(np.std(offset[quiet]))
+    band_k = np.ones((2 * FACE_BAND + 1,) * 2, np.uint8)
+    h, w = background.shape
+    for i in np.nonzero(stats[:, cv2.CC_STAT_AREA] >= FACE_AREA)[0]:
+        if i == 0:
+            continue
+        x, y, bw, bh = stats[i, :4]
+        pad = FACE_RING + 2 * FACE_BAND + 2
+        y0, y1, x0, x1 = max(0, y - pad), min(h, y + bh + pad), max(0, x - pad), min(w, x + bw + pad)
+        region = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        # The backdrop just outside, across the outline.
+        near = cv2.distanceTransform(1 - region, cv2.DIST_L2, 3) <= FACE_RING
+        across = ((region > 0) | (near & outlines[y0:y1, x0:x1])).astype(np.uint8)
+        ring = (cv2.distanceTransform(1 - across, cv2.DIST_L2, 3) <= 2 * FACE_BAND) & outside[y0:y1, x0:x1]
+        core = cv2.erode(region, band_k) > 0
+        rim = (region > 0) & ~core
+        if ring.sum() < FACE_AREA // 3 or not core.any():
+            continue
+        off = cv2.GaussianBlur(offset[y0:y1, x0:x1], (0, 0), 1.0)
+        base = float(off[ring].mean())
+        step_rim, step_core = float(off[rim].mean()) - base, float(off[core].mean()) - base
+        error = sigma * np.sqrt(1 / rim.sum() + 1 / ring.sum())
+        face = max(FACE_STEP, FACE_OVER_NOISE * error) <= abs(step_rim) <= FACE_FAINT * t_bg
+        face = face and FACE_HOLD <= step_core / step_rim <= 1 / FACE_HOLD
+        if face:
+            # The outline is the face's as far as its lightness is nearer the face's than the backdrop's.
+            side = (off - base) * np.sign(step_rim) > 0.5 * abs(step_rim)
+            faces[y0:y1, x0:x1] |= grow_within(region > 0, side & outlines[y0:y1, x0:x1] & background[y0:y1, x0:x1],
+                                               FACE_RING)
+    if not faces.any():
+        return faces
+    # Faces meeting along an outline of their own (a lit and a shaded side) close over it; specks of detail inside
+    # a face are the face.
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FACE_BAND + 1,) * 2)
+    faces |= (cv2.morphologyEx(faces.astype(np.uint8), cv2.MORPH_CLOSE, k) > 0) & background
+    return faces | (~flood_from_border(~faces) & ~background)
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -648,8 +790,9 @@ def panels_in_shadow(region: np.ndarray, level: np.ndarray) -> np.ndarray:
     return grow_within(panel[labels], region, PANEL_RING)
 
 
-def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel, np.ndarray]:
-    """(foreground, holes, backdrop model, shading) at the size of ``image`` (RGB uint8) on a studio backdrop."""
+def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel, np.ndarray, np.ndarray]:
+    """(foreground, holes, backdrop model, shading, faint faces) at the size of ``image`` (RGB uint8) on a studio
+    backdrop."""
     lab = rgb_to_lab(image)
     h, w = lab.shape[:2]
     model, dist = fit_backdrop(lab, border_mask(h, w))
@@ -677,7 +820,8 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     grad = _edge_strength(lab)
     soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
     tint = tinted(ratio, quiet, sharp)
-    background = flood_from_border(like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg)))
+    passable = like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg))
+    background = flood_from_border(passable)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
     background = grow_within(background, (dist < t_bg) & ~tint, steps=EDGE_REACH)
     offset = lab[:, :, 0] - bg[:, :, 0]
@@ -685,6 +829,8 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
     floor, panels = floor_shadows(image, ratio, fg, background)
     fg &= ~floor
+    faces = faint_faces(lab[:, :, 0], passable, background, quiet, offset, t_bg)
+    fg |= faces
     # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
     # would otherwise teach the shading its own shade and then match it.
     shading = shading_field(offset, ~fg)
@@ -707,10 +853,12 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     holes |= floor_seen_through(level, shadowed, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
+    holes &= ~faces
     product = fg & ~holes
     # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
     # longer darkens the backdrop (measured right beside it, the backdrop would be taken partly for product).
-    return product, holes, model, shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
+    shading = shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
+    return product, holes, model, shading, faces
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
@@ -755,5 +903,5 @@ def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, d
 
 def backdrop_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, BackdropModel]:
     """(foreground, holes, backdrop model) at the size of ``image`` on a studio backdrop, before overlays."""
-    fg, holes, model, _ = studio_foreground(image)
+    fg, holes, model, _, _ = studio_foreground(image)
     return fg, holes, model
