@@ -13,8 +13,9 @@ from pipeline.normalize import normalize
 from pipeline.segment import Coarse, segment
 from pipeline.segment.overlays import remove_overlays
 from pipeline.segment.common import level_of
-from pipeline.segment.studio import (backdrop_holes, faint_faces, floor_seen_through, framed_gaps, grow_smoothly,
-                                     mostly_exact, shading_field, shadow_like, thin_parts, tinted, tinted_panes)
+from pipeline.segment.studio import (backdrop_holes, faint_faces, faint_wires, floor_seen_through, framed_gaps,
+                                     grow_smoothly, mostly_exact, shading_field, shadow_like, thin_parts, tinted,
+                                     tinted_panes)
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
@@ -445,6 +446,43 @@ def test_a_white_lamp_shade_whose_faces_the_flood_crosses_is_kept():
     """On a noisy off-white sweep, the shade's lit face is a lightness unit lighter than the sweep, its other face
     a few units darker and neutral (like a shadow); the flood crossed both (IoU 0.08, the pole alone)."""
     assert _iou(make_sample("white_lamp", "offwhite", 101_131, size=(960, 768))) >= 0.8
+
+
+def test_faint_wires_are_found_along_their_length_but_not_an_edge_a_shadow_or_a_crease_off_the_product():
+    """Wires a lightness unit and a half lighter than a noisy sweep, a pixel wide (standing on the product's base
+    under its top rail, upright and leaning): within the noise pixel by pixel, they stand out averaged along their
+    length as a ridge.
+    The faint straight edge of a face steps instead, a soft shadow is broad, and a faint line away from the product
+    is a crease in the sweep."""
+    rng = np.random.default_rng(3)
+    h, w = 240, 320
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    offset = np.zeros((h, w), np.float32)
+    wires = np.zeros((h, w), bool)
+    for c in range(40, 130, 12):
+        wires[60:200, c] = True
+    for k in range(100):  # a leaning wire at 45 degrees
+        wires[199 - k, 140 + k] = True
+    offset[wires] += 1.6
+    offset[60:200, 262:296] += 1.6  # a faint face, its edges straight steps
+    offset -= 6 * cv2.GaussianBlur(((x - 200) ** 2 / 40**2 + (y - 60) ** 2 / 20**2 < 1).astype(np.float32), (0, 0), 6)
+    offset[20:40, 150] += 1.6  # a crease in the sweep, away from the product
+    offset += rng.normal(0, 0.8, (h, w)).astype(np.float32)
+    fg = np.zeros((h, w), bool)
+    fg[200:215, 30:300] = True  # the base the wires and the face stand on
+    fg[56:60, 30:140] = True  # the top rail, found by its own detail
+    quiet = np.zeros((h, w), bool)
+    quiet[:12], quiet[-12:], quiet[:, :12], quiet[:, -12:] = True, True, True, True
+    found = faint_wires(offset, ~fg, quiet, fg)
+    near = cv2.dilate(wires.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert (found & near).sum() > 0.6 * wires.sum()
+    assert (found & ~near).sum() < 0.05 * wires.sum()  # not the face's edge, the shadow or the crease
+
+
+def test_a_pale_wire_cage_whose_wires_are_within_the_sweeps_noise_is_kept():
+    """A pale wire cage on a noisy off-white sweep: its upper wires are within the sweep's noise pixel by pixel, so
+    the flood crossed them and the holes pass took what was left (IoU 0.32); found along their length, they stay."""
+    assert _iou(make_sample("cage", "offwhite", 101_031, size=(960, 768))) >= 0.55
 
 
 def test_a_white_face_keeps_its_rim_where_it_is_the_colour_further_in():

@@ -8,7 +8,9 @@
    flood crossed, within its tolerance pixel by pixel (a white shade a lightness unit lighter than a noisy sweep, or
    a few units darker and neutral, like a shadow), come back where faint straight outlines, averaged along their
    length, enclose a region off the backdrop just outside by one flat, consistent step (see ``faint_faces``); the
-   holes pass leaves them.
+   holes pass leaves them. Wires the flood crossed the same way (a pale cage's upper wires, their detail found in
+   pieces) come back where, averaged along short lines, they stand out as a ridge and meet the product (see
+   ``faint_wires``); the holes pass leaves them too.
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
@@ -69,6 +71,8 @@ OUTLINE_DIRECTIONS, OUTLINE_LENGTH, OUTLINE_SURROUND = 8, 3.0, 3.0  # see faint_
 OUTLINE_HIGH, OUTLINE_LOW = 1.5, 1.0  # x the backdrop's own response (99.9th percentile), see faint_outlines
 FACE_AREA, FACE_STEP, FACE_OVER_NOISE, FACE_FAINT = 150, 0.8, 8.0, 2.0  # see faint_faces
 FACE_BAND, FACE_HOLD, FACE_RING = 3, 0.8, 12  # px, share, px: see faint_faces
+WIRE_LENGTH, WIRE_HIGH, WIRE_LOW = 11, 1.5, 1.0  # px; x the backdrop's own (99.9th percentile): see faint_wires
+WIRE_CLEAR = 6  # px: a faint wire has no pixel clearly off the backdrop (twice its tolerance) this close
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -266,6 +270,80 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
     return faces | (~flood_from_border(~faces) & ~background)
 
 
+def _line_kernels(length: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Means along straight lines ``length`` pixels long at 0, 45, 90 and 135 degrees (kernels), each with the shift
+    (dy, dx) to a parallel line two pixels or so to one side."""
+    flat = np.zeros((length, length), np.float32)
+    flat[length // 2] = 1.0 / length
+    diag = np.eye(length, dtype=np.float32) / length
+    return [(flat, (2, 0)), (diag[::-1].copy(), (2, 2)), (flat.T.copy(), (0, 2)), (diag, (2, -2))]
+
+
+_WIRE_LINES = _line_kernels(WIRE_LENGTH)
+
+
+def faint_wires(offset: np.ndarray, clear: np.ndarray, quiet: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Wires of the product a lightness unit or two off a noisy sweep, within its noise pixel by pixel (their detail
+    stands out in pieces, and the flood and the holes pass take the rest): among the ``clear`` pixels, those where
+    the lightness ``offset`` from the backdrop, averaged along a line ``WIRE_LENGTH`` long (at four angles), stands
+    out beyond the backdrop's own average along lines (its 99.9th percentile on the quiet border), as a ridge:
+    lighter (or darker) than the parallel lines two pixels to either side (a face's edge steps, a shadow is broad).
+    Noise averages away along a line; a wire does not. Hysteresis: weaker lines joined to strong ones count, in
+    pieces no shorter than ``SPECK`` (noise makes streaks a line or two long) that meet the foreground ``fg`` (a
+    wire of the product, not a crease in the sweep)."""
+    h, w = clear.shape
+    wires = np.zeros_like(clear)
+    ys_q, xs_q = np.nonzero(quiet[::2, ::2])  # a sample of the quiet border is enough for its percentile
+    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
+    if len(ys_q) <= 20 or not len(rows):
+        return wires
+    ys_q, xs_q = 2 * ys_q, 2 * xs_q
+    # Only the product's box is searched, as far out as a line reaches.
+    y0, y1 = max(0, rows[0] - WIRE_LENGTH), min(h, rows[-1] + WIRE_LENGTH + 1)
+    x0, x1 = max(0, cols[0] - WIRE_LENGTH), min(w, cols[-1] + WIRE_LENGTH + 1)
+    allowed = np.zeros_like(clear)
+    allowed[y0:y1, x0:x1] = clear[y0:y1, x0:x1]
+    weak, strong = np.zeros(h * w, bool), np.zeros(h * w, bool)
+    offset = offset.astype(np.float32)
+    mean_abs = np.empty_like(offset)
+    for kernel, (sy, sx) in _WIRE_LINES:
+        mean = cv2.filter2D(offset, -1, kernel, borderType=cv2.BORDER_REFLECT)
+        noise = float(np.percentile(np.abs(mean[ys_q, xs_q]), 99.9))
+        idx = np.flatnonzero((np.abs(mean, out=mean_abs) > WIRE_LOW * noise) & allowed)
+        ys, xs = np.divmod(idx, w)
+        mid = mean.ravel()[idx]
+        size = np.abs(mid)
+        ridge = np.ones(len(idx), bool)
+        for dy, dx in ((sy, sx), (-sy, -sx)):
+            ridge &= np.sign(mid) * mean[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] < 0.5 * size
+        weak[idx[ridge]] = True
+        strong[idx[ridge & (size > WIRE_HIGH * noise)]] = True
+    idx = np.flatnonzero(weak)
+    ys, xs = np.divmod(idx, w)
+    ys, xs = ys - y0, xs - x0
+    piece = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    piece[ys, xs] = 1
+    n, labels = cv2.connectedComponents(piece, connectivity=8)
+    own = labels[ys, xs]
+    # The extent of each piece: the longer side of its box.
+    top, left = np.full(n, h), np.full(n, w)
+    bottom, right = np.zeros(n, int), np.zeros(n, int)
+    np.minimum.at(top, own, ys)
+    np.minimum.at(left, own, xs)
+    np.maximum.at(bottom, own, ys)
+    np.maximum.at(right, own, xs)
+    keep = np.maximum(bottom - top, right - left) + 1 >= SPECK
+    seeded = np.zeros(n, bool)
+    seeded[own[strong[idx]]] = True
+    meets = np.zeros(n, bool)
+    near = cv2.dilate(fg[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    meets[own[near[ys, xs]]] = True
+    keep &= seeded & meets
+    keep[0] = False
+    wires[y0:y1, x0:x1] = keep[labels]
+    return wires
+
+
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
     """Outlines and wires run on; sensor and JPEG noise in a shadow makes specks."""
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -359,11 +437,14 @@ def backdrop_tint(ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
 
 
 def backdrop_holes(fg: np.ndarray, residual: np.ndarray, t_bg: float, smooth_shadow: np.ndarray,
-                   sharp: np.ndarray, level: np.ndarray) -> np.ndarray:
+                   sharp: np.ndarray, level: np.ndarray, wires: np.ndarray | None = None) -> np.ndarray:
     """Enclosed regions of the foreground that match the local backdrop: most of their
     pixels within ``t_bg`` of it and those well within it on average (a white face a few dE off the backdrop is not a
-    hole, however big), the rest a smooth shadow of it (the floor seen through a frame)."""
+    hole, however big), the rest a smooth shadow of it (the floor seen through a frame). Faint ``wires`` match the
+    backdrop pixel by pixel but stand out along their length: they are no part of a hole."""
     exact = residual < t_bg
+    if wires is not None:
+        exact &= ~wires
     cand = fg & exact  # a backdrop-coloured pixel is a candidate even beside a wire
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand.astype(np.uint8), connectivity=4)
     if n <= 1:
@@ -830,7 +911,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     floor, panels = floor_shadows(image, ratio, fg, background)
     fg &= ~floor
     faces = faint_faces(lab[:, :, 0], passable, background, quiet, offset, t_bg)
-    fg |= faces
+    # Faint: nothing clearly off the backdrop close by (the trough beside a bright bar is no wire).
+    clear = cv2.dilate((dist >= 2 * t_bg).astype(np.uint8), np.ones((2 * WIRE_CLEAR + 1,) * 2, np.uint8)) == 0
+    wires = faint_wires(offset, clear, quiet, fg | faces)
+    fg |= faces | wires
     # The light is measured on the backdrop only: a white face the flood entered and the panels pass gave back
     # would otherwise teach the shading its own shade and then match it.
     shading = shading_field(offset, ~fg)
@@ -838,14 +922,14 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     local[:, :, 0] += shading
     residual = trusted_residual(length(lab - local), dist, ~fg)
     clean = ~(cv2.dilate(fg.astype(np.uint8), np.ones((2 * EDGE_REACH + 1,) * 2, np.uint8)) > 0) & (dist < t_bg)
-    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+    holes = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level, wires)
     holes &= ~tinted_panes(holes, ratio, clean)
     # Holes tell more of the light: each look with their pixels known finds the holes a step deeper in a mesh.
     for _ in range(HOLE_LOOKS):
         shading = shading_field(offset, ~fg | holes)
         local[:, :, 0] = bg[:, :, 0] + shading
         residual = trusted_residual(length(lab - local), dist, ~fg | holes)
-        found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level)
+        found = backdrop_holes(fg, residual, t_bg, shadowed, sharp, level, wires)
         found &= ~tinted_panes(found, ratio, clean)
         if (found == holes).all():
             break
@@ -853,12 +937,13 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     holes |= floor_seen_through(level, shadowed, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
-    holes &= ~faces
+    holes &= ~faces & ~wires
     product = fg & ~holes
     # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
     # longer darkens the backdrop (measured right beside it, the backdrop would be taken partly for product).
     shading = shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
-    return product, holes, model, shading, faces
+    # The matting keeps the coarse outline of faint faces and wires: they are within the backdrop's noise.
+    return product, holes, model, shading, faces | (wires & product)
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
