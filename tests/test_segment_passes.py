@@ -366,6 +366,20 @@ def test_glass_is_not_a_hole_but_a_shaded_or_bled_opening_on_a_tinted_backdrop_i
     assert panes[glass].all() and not panes[opening | bled].any()
 
 
+def test_the_cells_of_a_mesh_joined_to_a_glass_pane_through_a_gap_in_the_frame_stay_holes():
+    """A row of mesh cells under a glass pane, joined to it through a gap in the frame: the cells show the backdrop
+    itself and have no core of their own to judge; the pane's tint does not make them glass."""
+    img, backdrop, fg, opening, glass, bled = _panes_on_a_tinted_sweep()
+    cells = np.zeros_like(fg)
+    for x in range(80, 120, 8):
+        cells[88:98, x:x + 6] = True
+    gap = np.zeros_like(fg)
+    gap[80:88, 100:102] = True
+    img[cells | gap] = backdrop[cells | gap].astype(np.uint8)
+    panes = tinted_panes(glass | cells | gap, img.astype(np.float32) / backdrop, ~fg)
+    assert panes[glass].all() and not panes[cells].any()
+
+
 def test_the_tint_is_measured_against_the_local_backdrop():
     """The backdrop model is off in colour by a little (a sweep warmer than fitted): measured on the clean backdrop
     beside the product, the error cancels and the shaded opening stays a hole, the glass stays a pane."""

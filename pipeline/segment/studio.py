@@ -59,6 +59,7 @@ BOX_SHARE = 0.5  # a floor shadow's size is judged against at least this share o
 THIN_SIDE = 7  # px at the working size: darker or lighter strokes narrower than this are thin parts
 GLASS_DEPTH, GLASS_CORE = 6.0, 30  # px at the working size: deeper than a frame's colour bleeds into an opening
 GLASS_TINT, GLASS_CONSISTENCY, GLASS_AVERAGE = 0.012, 3.0, 7  # see tinted_panes
+GLASS_REACH = 12  # px at the working size: how far a pane runs on from its core
 TINT_REACH = 20  # px at the working size: how far around the backdrop's colour is measured
 FOOT_STEPS, FLOOR_BEHIND, STEP_SHARE = 3, 2, 0.6  # see floor_band, product_edges
 EDGE_CUT, STROKE_ELONGATION, PART_STEPPED = 3, 3, 0.9  # see _without_grey_parts, _strokes
@@ -416,7 +417,10 @@ def tinted_panes(holes: np.ndarray, ratio: np.ndarray, clean: np.ndarray) -> np.
     shift, scatter = np.sqrt(shift_sq), np.sqrt(scatter_sq)
     glass = (count >= GLASS_CORE) & (shift >= GLASS_TINT) & (shift >= GLASS_CONSISTENCY * scatter)
     glass[0] = False
-    return glass[labels]
+    panes = glass[labels]
+    # A pane reaches a little beyond its core; openings joined to it through a gap in a frame, with no core of their
+    # own (the cells of a mesh), are judged on nothing and stay holes.
+    return panes & (cv2.distanceTransform((~(panes & core)).astype(np.uint8), cv2.DIST_L2, 3) <= GLASS_REACH)
 
 
 def backdrop_tint(ratio: np.ndarray, clean: np.ndarray) -> np.ndarray:
