@@ -73,7 +73,7 @@ OUTLINE_HIGH, OUTLINE_LOW = 1.5, 1.0  # x the backdrop's own response (99.9th pe
 FACE_AREA, FACE_STEP, FACE_OVER_NOISE, FACE_FAINT = 150, 0.8, 8.0, 2.0  # see faint_faces
 FACE_BAND, FACE_HOLD, FACE_RING = 3, 0.8, 12  # px, share, px: see faint_faces
 WIRE_LENGTH, WIRE_HIGH, WIRE_LOW = 11, 1.5, 1.0  # px; x the backdrop's own (99.9th percentile): see faint_wires
-WIRE_CLEAR = 6  # px: a faint wire has no pixel clearly off the backdrop (twice its tolerance) this close
+WIRE_CLEAR = 4  # px: a faint wire has no pixel clearly off the backdrop (twice its tolerance) this close
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
