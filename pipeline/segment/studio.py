@@ -417,6 +417,8 @@ def tinted_panes(holes: np.ndarray, ratio: np.ndarray, clean: np.ndarray) -> np.
     shift, scatter = np.sqrt(shift_sq), np.sqrt(scatter_sq)
     glass = (count >= GLASS_CORE) & (shift >= GLASS_TINT) & (shift >= GLASS_CONSISTENCY * scatter)
     glass[0] = False
+    if not glass.any():
+        return np.zeros_like(holes)
     panes = glass[labels]
     # A pane reaches a little beyond its core; openings joined to it through a gap in a frame, with no core of their
     # own (the cells of a mesh), are judged on nothing and stay holes.
