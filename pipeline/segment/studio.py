@@ -201,13 +201,8 @@ def faint_outlines(lightness: np.ndarray, quiet: np.ndarray) -> np.ndarray:
                    + lightness[1::2, 1::2])
     best = _strongest_step(half - cv2.GaussianBlur(half, (0, 0), OUTLINE_SURROUND / 2))
     noise = float(np.percentile(best[quiet], 99.9))
-    weak = (best > OUTLINE_LOW * noise).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
-    strong = np.zeros(n, bool)
-    strong[labels[best > OUTLINE_HIGH * noise]] = True
-    strong &= 2 * np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= SPECK
-    strong[0] = False
-    outlines = cv2.dilate(strong[labels].astype(np.uint8), np.ones((3, 3), np.uint8))  # closes gaps at corners
+    strong = _pieces(best > OUTLINE_LOW * noise, best > OUTLINE_HIGH * noise, SPECK / 2)  # at half the size
+    outlines = cv2.dilate(strong.astype(np.uint8), np.ones((3, 3), np.uint8))  # closes gaps at corners
     return cv2.resize(outlines, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
@@ -319,30 +314,24 @@ def faint_wires(offset: np.ndarray, clear: np.ndarray, quiet: np.ndarray, fg: np
             ridge &= np.sign(mid) * mean[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] < 0.5 * size
         weak[idx[ridge]] = True
         strong[idx[ridge & (size > WIRE_HIGH * noise)]] = True
-    idx = np.flatnonzero(weak)
-    ys, xs = np.divmod(idx, w)
-    ys, xs = ys - y0, xs - x0
-    piece = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    piece[ys, xs] = 1
-    n, labels = cv2.connectedComponents(piece, connectivity=8)
-    own = labels[ys, xs]
-    # The extent of each piece: the longer side of its box.
-    top, left = np.full(n, h), np.full(n, w)
-    bottom, right = np.zeros(n, int), np.zeros(n, int)
-    np.minimum.at(top, own, ys)
-    np.minimum.at(left, own, xs)
-    np.maximum.at(bottom, own, ys)
-    np.maximum.at(right, own, xs)
-    keep = np.maximum(bottom - top, right - left) + 1 >= SPECK
-    seeded = np.zeros(n, bool)
-    seeded[own[strong[idx]]] = True
-    meets = np.zeros(n, bool)
-    near = cv2.dilate(fg[y0:y1, x0:x1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    meets[own[near[ys, xs]]] = True
-    keep &= seeded & meets
-    keep[0] = False
-    wires[y0:y1, x0:x1] = keep[labels]
+    box = (slice(y0, y1), slice(x0, x1))
+    near = cv2.dilate(fg[box].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    wires[box] = _pieces(weak.reshape(h, w)[box], strong.reshape(h, w)[box], SPECK, touching=near)
     return wires
+
+
+def _pieces(weak: np.ndarray, strong: np.ndarray, min_extent: float, touching: np.ndarray | None = None
+            ) -> np.ndarray:
+    """Hysteresis: the connected pieces of ``weak`` pixels that hold a ``strong`` one, whose box is at least
+    ``min_extent`` long (noise makes specks), and that reach a ``touching`` pixel where that is given."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[labels[strong & weak]] = True
+    keep &= np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) >= min_extent
+    if touching is not None:
+        keep &= np.bincount(labels[touching], minlength=n) > 0
+    keep[0] = False
+    return keep[labels]
 
 
 def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
