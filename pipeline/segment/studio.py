@@ -220,17 +220,18 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
         return faces
     outside = flood_from_border(passable & ~outlines)
     cand = background & ~outside & ~outlines
-    rows, cols = np.flatnonzero(cand.any(axis=1)), np.flatnonzero(cand.any(axis=0))
-    if not len(rows):
+    h, w = background.shape
+    box = _box_of(cand, (0, 0), h, w, margin=0)
+    if box is None:
         return faces
+    by0, by1, bx0, bx1 = box
     labels = np.zeros(cand.shape, np.int32)
-    n, labels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], stats, _ = cv2.connectedComponentsWithStats(
-        cand[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8), connectivity=4)
-    stats[:, cv2.CC_STAT_LEFT] += cols[0]
-    stats[:, cv2.CC_STAT_TOP] += rows[0]
+    n, labels[by0:by1, bx0:bx1], stats, _ = cv2.connectedComponentsWithStats(
+        cand[by0:by1, bx0:bx1].astype(np.uint8), connectivity=4)
+    stats[:, cv2.CC_STAT_LEFT] += bx0
+    stats[:, cv2.CC_STAT_TOP] += by0
     sigma = float(np.std(offset[quiet]))
     band_k = np.ones((2 * FACE_BAND + 1,) * 2, np.uint8)
-    h, w = background.shape
     for i in np.nonzero(stats[:, cv2.CC_STAT_AREA] >= FACE_AREA)[0]:
         if i == 0:
             continue
@@ -290,13 +291,12 @@ def faint_wires(offset: np.ndarray, clear: np.ndarray, quiet: np.ndarray, fg: np
     h, w = clear.shape
     wires = np.zeros_like(clear)
     ys_q, xs_q = np.nonzero(quiet[::2, ::2])  # a sample of the quiet border is enough for its percentile
-    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
-    if len(ys_q) <= 20 or not len(rows):
+    # Only the product's box is searched, as far out as a line reaches.
+    found = _box_of(fg, (0, 0), h, w, margin=WIRE_LENGTH)
+    if len(ys_q) <= 20 or found is None:
         return wires
     ys_q, xs_q = 2 * ys_q, 2 * xs_q
-    # Only the product's box is searched, as far out as a line reaches.
-    y0, y1 = max(0, rows[0] - WIRE_LENGTH), min(h, rows[-1] + WIRE_LENGTH + 1)
-    x0, x1 = max(0, cols[0] - WIRE_LENGTH), min(w, cols[-1] + WIRE_LENGTH + 1)
+    y0, y1, x0, x1 = found
     allowed = np.zeros_like(clear)
     allowed[y0:y1, x0:x1] = clear[y0:y1, x0:x1]
     weak, strong = np.zeros(h * w, bool), np.zeros(h * w, bool)
@@ -525,14 +525,16 @@ def grow_smoothly(region: np.ndarray, allowed: np.ndarray, level: np.ndarray, st
     return out
 
 
-def _box_of(mask: np.ndarray, origin: tuple[int, int], h: int, w: int) -> tuple[int, int, int, int] | None:
-    """The box (y0, y1, x0, x1) around ``mask``'s pixels and a pixel all round, in the HxW frame in which ``mask``
-    starts at ``origin``; None when it has none."""
+def _box_of(mask: np.ndarray, origin: tuple[int, int], h: int, w: int,
+            margin: int = 1) -> tuple[int, int, int, int] | None:
+    """The box (y0, y1, x0, x1) around ``mask``'s pixels and ``margin`` pixels all round, in the HxW frame in which
+    ``mask`` starts at ``origin``; None when it has none."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return None
     oy, ox = origin
-    return (max(0, oy + rows[0] - 1), min(h, oy + rows[-1] + 2), max(0, ox + cols[0] - 1), min(w, ox + cols[-1] + 2))
+    return (max(0, oy + rows[0] - margin), min(h, oy + rows[-1] + margin + 1),
+            max(0, ox + cols[0] - margin), min(w, ox + cols[-1] + margin + 1))
 
 
 def framed_gaps(fg: np.ndarray, residual: np.ndarray, t_bg: float) -> np.ndarray:
@@ -776,10 +778,8 @@ def floor_seen_through(level: np.ndarray, shadowed: np.ndarray, fg: np.ndarray, 
     if not open_shade.any():
         return found
     # Only the product's box is looked at, with the floor outside it that the carry reads and smooths.
-    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
-    margin = 2 * FLOOR_CLEAR + int(np.ceil(4 * FLOOR_SMOOTH)) + 2
-    box = (slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
-           slice(max(0, cols[0] - margin), cols[-1] + margin + 1))
+    y0, y1, x0, x1 = _box_of(fg, (0, 0), *fg.shape, margin=2 * FLOOR_CLEAR + int(np.ceil(4 * FLOOR_SMOOTH)) + 2)
+    box = (slice(y0, y1), slice(x0, x1))
     found[box] = _floor_seen_in_box(level[box], fg[box], holes[box], open_shade[box], sharp_dark[box])
     return found
 
