@@ -536,6 +536,17 @@ def test_growing_smoothly_looks_only_beside_the_last_pixels_added_and_finds_the_
                               everywhere(region, allowed, level, 0.01, reach))
 
 
+def _rails(fg, rows, cols):
+    """The rails, 3 px thick, of a frame standing in ``fg``: across from each of ``rows``, upright from each of
+    ``cols``."""
+    frame = np.zeros_like(fg)
+    for r in rows:
+        frame[r:r + 3] = True
+    for c in cols:
+        frame[:, c:c + 3] = True
+    return frame & fg
+
+
 def _cells_in_a_floor_shadow():
     """A dark frame standing on the floor, split by a rail into an upper row of cells on the plain backdrop and a
     lower row inside the floor shadow (graded with height, as outside the frame): in the lower row, the floor seen
@@ -547,10 +558,7 @@ def _cells_in_a_floor_shadow():
     level = floor.copy()
     fg = np.zeros((h, w), bool)
     fg[40:92, 30:170] = True
-    frame = np.zeros_like(fg)
-    frame[40:43] = frame[89:92] = frame[68:71] = True
-    frame[:, 30:33] = frame[:, 167:170] = frame[:, 78:81] = frame[:, 118:121] = True
-    frame &= fg
+    frame = _rails(fg, (40, 89, 68), (30, 167, 78, 118))
     level[frame] = 0.1
     seen, face, part = np.zeros_like(fg), np.zeros_like(fg), np.zeros_like(fg)
     seen[71:89, 33:78] = face[71:89, 81:118] = part[71:89, 121:167] = True
@@ -590,10 +598,7 @@ def test_an_opening_in_a_shadow_deeper_towards_its_middle_matches_the_floor_seen
     level = (1 - 0.5 * np.exp(-(((x - 100) / 150) ** 2)) * np.exp(-(((y - 88) / 10) ** 2))).astype(np.float32)
     fg = np.zeros((h, w), bool)
     fg[40:92, 20:180] = True
-    frame = np.zeros_like(fg)
-    frame[40:43] = frame[89:92] = frame[68:71] = True
-    frame[:, 20:23] = frame[:, 177:180] = frame[:, 78:81] = frame[:, 118:121] = True
-    frame &= fg
+    frame = _rails(fg, (40, 89, 68), (20, 177, 78, 118))
     level[frame] = 0.1
     holes = np.zeros_like(fg)
     holes[43:68, 23:177] = holes[71:89, 23:78] = holes[71:89, 121:177] = True
@@ -614,9 +619,7 @@ def test_a_pale_face_in_light_shade_beside_pale_faces_taken_for_openings_is_not_
     level = np.ones((h, w), np.float32)
     fg = np.zeros((h, w), bool)
     fg[40:92, 20:180] = True
-    frame = np.zeros_like(fg)
-    frame[40:43] = frame[89:92] = frame[:, 20:23] = frame[:, 177:180] = frame[:, 78:81] = frame[:, 118:121] = True
-    frame &= fg
+    frame = _rails(fg, (40, 89), (20, 177, 78, 118))
     level[fg] = 0.93
     level[frame] = 0.1
     holes = np.zeros_like(fg)
