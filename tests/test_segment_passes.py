@@ -456,6 +456,52 @@ def test_faint_faces_are_found_but_not_a_shadow_or_an_outlined_stretch_of_backdr
     assert not found[~near].any()  # not the shadow, not the framed backdrop
 
 
+def _tinted_slab_on_a_sweep(colour: bool):
+    """faint_faces on a JPEG'd noisy off-white sweep (everything flooded) with a slab as light as the sweep and
+    2-3 b* warmer, a neutral soft floor shadow and a warm one (light bounced off wood) that deepens inwards; the
+    slab's and the shadows' masks, and what was found."""
+    from pipeline.color import rgb_to_lab
+    from pipeline.segment.common import chroma_of
+    rng = np.random.default_rng(7)
+    h, w = 240, 320
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    sweep = np.array([242.0, 240.0, 235.0], np.float32)
+    image = np.tile(sweep, (h, w, 1))
+    slab = np.zeros((h, w), bool)
+    slab[50:90, 70:230] = True
+    image[slab] += np.array([1.0, 0.0, -4.5], np.float32)  # b* about 2.5 up, the lightness the same
+    shadow = cv2.GaussianBlur(((x - 110) ** 2 / 50**2 + (y - 180) ** 2 / 18**2 < 1).astype(np.float32), (0, 0), 6)
+    warm = cv2.GaussianBlur(((x - 240) ** 2 / 40**2 + (y - 180) ** 2 / 18**2 < 1).astype(np.float32), (0, 0), 6)
+    image *= 1 - 0.12 * shadow[..., None]  # neutral: every channel alike
+    image *= 1 - 0.12 * warm[..., None] * np.array([0.9, 1.0, 1.15], np.float32)  # a little warmer as it deepens
+    image += rng.normal(0, 1.5, (h, w, 1)).astype(np.float32)  # sensor noise, mostly in the lightness
+    image += cv2.GaussianBlur(rng.normal(0, 4.0, (h, w, 3)).astype(np.float32), (0, 0), 2)  # and colour mottle
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    image = np.asarray(Image.open(buf).convert("RGB"))
+    lab = rgb_to_lab(image)
+    bg = rgb_to_lab(np.tile(sweep.astype(np.uint8), (1, 1, 1)))[0, 0]
+    ratio = image.astype(np.float32) / sweep
+    quiet = np.zeros((h, w), bool)
+    quiet[:12], quiet[-12:], quiet[:, :12], quiet[:, -12:] = True, True, True, True
+    everywhere = np.ones((h, w), bool)  # the flood crossed it all
+    found = faint_faces(lab[:, :, 0], everywhere, everywhere, quiet, lab[:, :, 0] - bg[0], 2.8,
+                        colour=100 * chroma_of(ratio)[:, :, ::2] if colour else None)
+    return slab, (shadow > 0.05) | (warm > 0.05), found
+
+
+def test_a_face_as_light_as_the_sweep_and_a_little_warmer_is_found_by_its_colour_but_not_a_shadow():
+    """A slab 2-3 b* warmer than a noisy off-white sweep, as light as it: its outline and its step are in the
+    colour alone (by its lightness it is not found). A neutral soft shadow, and one a little warm that deepens
+    inwards, are no face."""
+    slab, shadows, found = _tinted_slab_on_a_sweep(colour=False)
+    assert found[slab].mean() < 0.1
+    slab, shadows, found = _tinted_slab_on_a_sweep(colour=True)
+    assert found[slab].mean() > 0.9
+    near = cv2.dilate(slab.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # the outline to within 3 px
+    assert not found[~near].any() and not found[shadows].any()
+
+
 def test_a_white_lamp_shade_whose_faces_the_flood_crosses_is_kept():
     """On a noisy off-white sweep, the shade's lit face is a lightness unit lighter than the sweep, its other face
     a few units darker and neutral (like a shadow); the flood crossed both (IoU 0.08, the pole alone)."""

@@ -6,11 +6,12 @@
    strings, legs) and faces tinted off the backdrop (a white a little warmer or cooler than the sweep, as light as
    it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow. Faces the
    flood crossed, within its tolerance pixel by pixel (a white shade a lightness unit lighter than a noisy sweep, or
-   a few units darker and neutral, like a shadow), come back where faint straight outlines, averaged along their
-   length, enclose a region off the backdrop just outside by one flat, consistent step (see ``faint_faces``); the
-   holes pass leaves them. Wires the flood crossed the same way (a pale cage's upper wires, their detail found in
-   pieces) come back where, averaged along short lines, they stand out as a ridge and meet the product (see
-   ``faint_wires``); the holes pass leaves them too.
+   a few units darker and neutral, like a shadow, or as light as it and a little warmer or cooler), come back where
+   faint straight outlines, averaged along their length in the lightness or the colour, enclose a region off the
+   backdrop just outside by one flat, consistent step (see ``faint_faces``); the holes pass leaves them. Wires the
+   flood crossed the same way (a pale cage's upper wires, their detail found in pieces) come back where, averaged
+   along short lines, they stand out as a ridge and meet the product (see ``faint_wires``); the holes pass leaves
+   them too.
 3. ``shading``: the local backdrop, i.e. the model plus the light and shadow measured on the flooded pixels nearby
    (trusted only close to where it was measured).
 4. ``holes``: enclosed regions that match the local backdrop are holes, whatever their size or number (mesh cells,
@@ -70,6 +71,13 @@ FLOOR_SHADE, FLOOR_MIN_AREA = 0.97, 6  # see floor_seen_through
 TINT_SIGMA, TINT_FLOOR, TINT_OVER_NOISE, TINT_AREA = 3.0, 0.015, 1.5, 150  # see tinted
 OUTLINE_DIRECTIONS, OUTLINE_LENGTH, OUTLINE_SURROUND = 8, 3.0, 3.0  # see faint_outlines
 OUTLINE_HIGH, OUTLINE_LOW = 1.5, 1.0  # x the backdrop's own response (99.9th percentile), see faint_outlines
+# The colour's outlines: JPEG codes colour in blocks (about 13 px at the working size), and a block off by a step
+# outlines a small square; the backdrop's response is taken at this percentile and an outline runs on past a block.
+OUTLINE_TINT_SHARE, OUTLINE_TINT_EXTENT = 98.0, 2 * SPECK
+FACE_TINT = 0.2  # % of the level: the least step in colour that makes a face tinted off the backdrop (faint_faces)
+TINT_BLEED = 8  # px at the working size: JPEG bleeds a part's colour about this far (half a colour block)
+TINT_FACE_AREA = (2 * SPECK) ** 2  # px: a face tinted spans more than a few colour blocks (a block is off by a step)
+TINT_DRIFT = 99  # percentile of the quiet border's colour, smoothed, off the backdrop model's: see faint_faces
 FACE_AREA, FACE_STEP, FACE_OVER_NOISE, FACE_FAINT = 150, 0.8, 8.0, 2.0  # see faint_faces
 FACE_BAND, FACE_HOLD, FACE_RING = 3, 0.8, 12  # px, share, px: see faint_faces
 WIRE_LENGTH, WIRE_HIGH, WIRE_LOW = 11, 1.5, 1.0  # px; x the backdrop's own (99.9th percentile): see faint_wires
@@ -185,36 +193,46 @@ def _strongest_step(image: np.ndarray) -> np.ndarray:
     return best
 
 
-def faint_outlines(lightness: np.ndarray, quiet: np.ndarray) -> np.ndarray:
-    """Straight steps in the lightness too faint for a pixel's own detail (the outline of a white face a lightness
-    unit or two off a noisy sweep), found by averaging the step along short segments at several angles (on the
-    lightness less its smooth part, at half the size): a pixel stands out where the strongest average exceeds the
-    backdrop's own (its 99.9th percentile on the quiet border; hysteresis: weaker pixels joined to strong ones
-    count, in pieces no shorter than ``SPECK``)."""
-    h, w = lightness.shape
+def faint_outlines(channel: np.ndarray, quiet: np.ndarray, share: float = 99.9, min_extent: float = SPECK
+                   ) -> np.ndarray:
+    """Straight steps in a ``channel`` (the lightness, or a colour axis) too faint for a pixel's own detail (the
+    outline of a white face a lightness unit or two off a noisy sweep, or as light as it and a little warmer), found
+    by averaging the step along short segments at several angles (on the channel less its smooth part, at half the
+    size): a pixel stands out where the strongest average exceeds the backdrop's own (its ``share`` percentile on the
+    quiet border; hysteresis: weaker pixels joined to strong ones count, in pieces no shorter than ``min_extent``)."""
+    h, w = channel.shape
     if h < 2 or w < 2:
         return np.zeros((h, w), bool)
     quiet = quiet[1::2, 1::2][:h // 2, :w // 2]
     if quiet.sum() <= 20:
         return np.zeros((h, w), bool)
-    half = 0.25 * (lightness[0:h - 1:2, 0:w - 1:2] + lightness[1::2, 0:w - 1:2] + lightness[0:h - 1:2, 1::2]
-                   + lightness[1::2, 1::2])
+    half = 0.25 * (channel[0:h - 1:2, 0:w - 1:2] + channel[1::2, 0:w - 1:2] + channel[0:h - 1:2, 1::2]
+                   + channel[1::2, 1::2])
     best = _strongest_step(half - cv2.GaussianBlur(half, (0, 0), OUTLINE_SURROUND / 2))
-    noise = float(np.percentile(best[quiet], 99.9))
-    strong = _pieces(best > OUTLINE_LOW * noise, best > OUTLINE_HIGH * noise, SPECK / 2)  # at half the size
+    noise = float(np.percentile(best[quiet], share))
+    strong = _pieces(best > OUTLINE_LOW * noise, best > OUTLINE_HIGH * noise, min_extent / 2)  # at half the size
     outlines = cv2.dilate(strong.astype(np.uint8), np.ones((3, 3), np.uint8))  # closes gaps at corners
     return cv2.resize(outlines, (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndarray, quiet: np.ndarray,
-                offset: np.ndarray, t_bg: float) -> np.ndarray:
+                offset: np.ndarray, t_bg: float, colour: np.ndarray | None = None) -> np.ndarray:
     """White faces the flood crossed, their outline too faint for a pixel's detail and their colour within the
     backdrop's noise or like its shadow: regions of the flooded ``background`` enclosed by faint outlines (see
     ``faint_outlines``) whose lightness is off the backdrop just outside them by one step, far beyond the noise of
     a mean, held from their rim to their core (a face is flat: a hole is the backdrop itself, and a shadow deepens
     inwards), and faint (a region further off whose outline the pixel detail does not see meets the backdrop
-    gradually: a shadow). ``offset`` is the lightness less the backdrop model's."""
+    gradually: a shadow). ``offset`` is the lightness less the backdrop model's.
+
+    ``colour`` (HxWx2), where given, is the red and blue channels' shares of the level less the backdrop's (in %; a
+    shadow scales every channel alike and leaves them): a face as light as the sweep and a little warmer or cooler
+    is outlined in the colour too, and is off the backdrop just outside by a step in colour (at least
+    ``FACE_TINT``) held the same way and as far off the backdrop model's colour, its lightness faint and flat from
+    rim to core. A shadow is neutral, and one that takes a wooden product's colour deepens inwards."""
     outlines = faint_outlines(lightness, quiet)
+    if colour is not None:
+        for c in range(colour.shape[2]):
+            outlines |= faint_outlines(colour[:, :, c], quiet, OUTLINE_TINT_SHARE, OUTLINE_TINT_EXTENT)
     faces = np.zeros_like(background)
     if not (outlines & background).any():
         return faces
@@ -232,6 +250,7 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
     stats[:, cv2.CC_STAT_TOP] += by0
     sigma = float(np.std(offset[quiet]))
     band_k = np.ones((2 * FACE_BAND + 1,) * 2, np.uint8)
+    colour_noise = None  # measured once a region is judged by its colour
     for i in np.nonzero(stats[:, cv2.CC_STAT_AREA] >= FACE_AREA)[0]:
         if i == 0:
             continue
@@ -248,14 +267,30 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
         if ring.sum() < FACE_AREA // 3 or not core.any():
             continue
         off = cv2.GaussianBlur(offset[y0:y1, x0:x1], (0, 0), 1.0)
-        base = float(off[ring].mean())
-        step_rim, step_core = float(off[rim].mean()) - base, float(off[core].mean()) - base
-        error = sigma * np.sqrt(1 / rim.sum() + 1 / ring.sum())
-        face = max(FACE_STEP, FACE_OVER_NOISE * error) <= abs(step_rim) <= FACE_FAINT * t_bg
-        face = face and FACE_HOLD <= step_core / step_rim <= 1 / FACE_HOLD
-        if face:
-            # The outline is the face's as far as its lightness is nearer the face's than the backdrop's.
-            side = (off - base) * np.sign(step_rim) > 0.5 * abs(step_rim)
+        found, step, step_core = _held_step(off, rim, core, ring, sigma, FACE_STEP)
+        faint = abs(step) <= FACE_FAINT * t_bg
+        found = found and faint
+        if (not found and colour is not None and faint and abs(step_core - step) <= FACE_STEP
+                and stats[i, cv2.CC_STAT_AREA] >= TINT_FACE_AREA):
+            # Off in colour, measured along the colour's step from the ring to the rim, clear of the colour JPEG
+            # bleeds from parts clearly off the backdrop.
+            unbled = cv2.distanceTransform((np.abs(offset[y0:y1, x0:x1]) < 2 * t_bg).astype(np.uint8),
+                                           cv2.DIST_L2, 3) > TINT_BLEED
+            rim_c, core_c, ring_c = rim & unbled, core & unbled, ring & unbled
+            if core_c.any() and min(rim_c.sum(), ring_c.sum()) >= FACE_AREA // 3:
+                colour_noise = colour_noise or _colour_noise(colour, quiet)
+                colour_cov, drift = colour_noise
+                col = cv2.GaussianBlur(colour[y0:y1, x0:x1], (0, 0), 1.0)
+                d = col[rim_c].mean(axis=0) - col[ring_c].mean(axis=0)
+                u = d / max(float(np.hypot(d[0], d[1])), 1e-6)
+                off = col[:, :, 0] * u[0] + col[:, :, 1] * u[1]
+                found, step, _ = _held_step(off, rim_c, core_c, ring_c, float(np.sqrt(u @ colour_cov @ u)), FACE_TINT)
+                # Off the backdrop model's colour too, further than the backdrop itself strays from it (a drift
+                # of the sweep's colour, coded by JPEG in steps, is no face).
+                found = found and float(off[rim_c].mean()) >= max(FACE_TINT, drift)
+        if found:
+            # The outline is the face's as far as its lightness (or colour) is nearer the face's than the backdrop's.
+            side = (off - float(off[ring].mean())) * np.sign(step) > 0.5 * abs(step)
             faces[y0:y1, x0:x1] |= grow_within(region > 0, side & outlines[y0:y1, x0:x1] & background[y0:y1, x0:x1],
                                                FACE_RING)
     if not faces.any():
@@ -265,6 +300,27 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FACE_BAND + 1,) * 2)
     faces |= (cv2.morphologyEx(faces.astype(np.uint8), cv2.MORPH_CLOSE, k) > 0) & background
     return faces | (~flood_from_border(~faces) & ~background)
+
+
+def _colour_noise(colour: np.ndarray, quiet: np.ndarray) -> tuple[np.ndarray, float]:
+    """(the covariance of the ``colour`` on the ``quiet`` border, pixel by pixel; how far its colour smoothed over
+    ``TINT_SIGMA`` strays from the backdrop model's: the ``TINT_DRIFT`` percentile)."""
+    ys, xs = np.nonzero(quiet)
+    smooth = cv2.GaussianBlur(colour, (0, 0), TINT_SIGMA)
+    drift = float(np.percentile(np.hypot(smooth[ys, xs, 0], smooth[ys, xs, 1]), TINT_DRIFT))
+    return np.cov(colour[ys, xs].T.astype(np.float64)), drift
+
+
+def _held_step(values: np.ndarray, rim: np.ndarray, core: np.ndarray, ring: np.ndarray, sigma: float, least: float
+               ) -> tuple[bool, float, float]:
+    """(whether the step is a face's, the step of ``values`` from the ``ring`` outside to the ``rim`` of a region,
+    from the ring to its ``core``): a face's is at least ``least`` and ``FACE_OVER_NOISE`` times the noise of the
+    means (``sigma`` a pixel), and the core's step holds it."""
+    base = float(values[ring].mean())
+    step_rim, step_core = float(values[rim].mean()) - base, float(values[core].mean()) - base
+    error = sigma * np.sqrt(1 / rim.sum() + 1 / ring.sum())
+    held = max(least, FACE_OVER_NOISE * error) <= abs(step_rim) and FACE_HOLD <= step_core / step_rim <= 1 / FACE_HOLD
+    return held, step_rim, step_core
 
 
 def _line_kernels(length: int) -> list[tuple[np.ndarray, tuple[int, int]]]:
@@ -340,6 +396,12 @@ def _without_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
     keep = stats[:, cv2.CC_STAT_AREA] >= min_area
     keep[0] = False
     return keep[labels]
+
+
+def _red_and_blue_shares(ratio: np.ndarray) -> np.ndarray:
+    """The red and blue channels' shares of the level less one, in % (HxWx2): the colour off the backdrop's."""
+    level = np.maximum(level_of(ratio), 1e-3)
+    return np.dstack([ratio[:, :, 0] / level - 1, ratio[:, :, 2] / level - 1]) * 100
 
 
 def shadow_like(ratio: np.ndarray) -> np.ndarray:
@@ -905,7 +967,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     fg &= ~_attached_shadows(ratio, fg, background, grad, max(2.0, 5.0 * n), gradual=slow)
     floor, panels = floor_shadows(image, ratio, fg, background)
     fg &= ~floor
-    faces = faint_faces(lab[:, :, 0], passable, background, quiet, offset, t_bg)
+    # A pale face the tinted pass found in patches (JPEG codes colour in blocks), each pixel within the backdrop's
+    # noise, is one region with the flooded rest of it.
+    faces = faint_faces(lab[:, :, 0], passable, background | (tint & (dist < t_bg)), quiet, offset, t_bg,
+                        colour=_red_and_blue_shares(ratio))
     # Faint: nothing clearly off the backdrop close by (the trough beside a bright bar is no wire).
     clear = cv2.dilate((dist >= 2 * t_bg).astype(np.uint8), np.ones((2 * WIRE_CLEAR + 1,) * 2, np.uint8)) == 0
     wires = faint_wires(offset, clear, quiet, fg | faces)
