@@ -24,7 +24,7 @@ class Coarse:
     removed: tuple[str, ...]
     holes: np.ndarray  # bool HxW: enclosed backdrop seen through the product
     shading: np.ndarray | None = None  # float32 HxW: L offset of the local backdrop from the model (shadows < 0)
-    faces: np.ndarray | None = None  # bool HxW: faint faces and wires, within the backdrop's noise pixel by pixel
+    faces: np.ndarray | None = None  # bool HxW: faint faces and wires, pale tinted faces (within the noise)
 
 
 def working_scale(size: tuple[int, int], side: int = WORK_SIDE, pixels: int = WORK_PIXELS) -> float:

@@ -274,8 +274,7 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
                 and stats[i, cv2.CC_STAT_AREA] >= TINT_FACE_AREA):
             # Off in colour, measured along the colour's step from the ring to the rim, clear of the colour JPEG
             # bleeds from parts clearly off the backdrop.
-            unbled = cv2.distanceTransform((np.abs(offset[y0:y1, x0:x1]) < 2 * t_bg).astype(np.uint8),
-                                           cv2.DIST_L2, 3) > TINT_BLEED
+            unbled = clear_of_bleed(np.abs(offset[y0:y1, x0:x1]) >= 2 * t_bg)
             rim_c, core_c, ring_c = rim & unbled, core & unbled, ring & unbled
             if core_c.any() and min(rim_c.sum(), ring_c.sum()) >= FACE_AREA // 3:
                 colour_noise = colour_noise or _colour_noise(colour, quiet)
@@ -300,6 +299,13 @@ def faint_faces(lightness: np.ndarray, passable: np.ndarray, background: np.ndar
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FACE_BAND + 1,) * 2)
     faces |= (cv2.morphologyEx(faces.astype(np.uint8), cv2.MORPH_CLOSE, k) > 0) & background
     return faces | (~flood_from_border(~faces) & ~background)
+
+
+def clear_of_bleed(off: np.ndarray) -> np.ndarray:
+    """The pixels farther than ``TINT_BLEED`` from the parts ``off`` the backdrop (noise pixels on their own are no
+    part): JPEG bleeds a part's colour that far into its surroundings."""
+    parts = cv2.morphologyEx(off.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.distanceTransform(1 - parts, cv2.DIST_L2, 3) > TINT_BLEED
 
 
 def _colour_noise(colour: np.ndarray, quiet: np.ndarray) -> tuple[np.ndarray, float]:
@@ -1002,8 +1008,10 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
     # longer darkens the backdrop (measured right beside it, the backdrop would be taken partly for product).
     shading = shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
-    # The matting keeps the coarse outline of faint faces and wires: they are within the backdrop's noise.
-    return product, holes, model, shading, faces | (wires & product)
+    # The matting keeps the coarse outline of faint faces and wires, and of the tinted faces clear of the colour JPEG
+    # bleeds from parts clearly off the backdrop: they are within the backdrop's noise pixel by pixel.
+    tinted_faces = tint & clear_of_bleed(dist >= 2 * t_bg)
+    return product, holes, model, shading, faces | ((wires | tinted_faces) & product)
 
 
 def shadows_seen_through(ratio: np.ndarray, fg: np.ndarray, holes: np.ndarray, det: np.ndarray,
