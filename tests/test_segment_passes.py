@@ -751,22 +751,24 @@ def test_a_rail_cut_off_at_both_joints_stays_and_a_detached_dimension_line_goes(
     assert "dimension line" in removed and not kept[215:226].any()
 
 
-def _grey_parts_in_a_floor_shadow(parts: np.ndarray):
-    """A white backdrop with a soft floor shadow (a blurred ellipse, 45% deep at its core) under a dark product from
-    which grey ``parts`` (as grey as the shadow's core) reach down into it; the flood left the shadow in the
-    foreground. Returns (what the attached shadows pass removes, the shadow outside the product)."""
+def _grey_parts_in_a_floor_shadow(parts: np.ndarray, grey: float = 0.6, depth: float = 0.45,
+                                  axes: tuple[int, int] = (120, 9)):
+    """A white backdrop with a soft floor shadow (a blurred ellipse of ``axes``, ``depth`` deep at its core) under a
+    dark product from which ``parts`` of a ``grey`` level (by default as grey as the shadow's core) reach down into it; the flood
+    left the shadow in the foreground. Returns (what the attached shadows pass removes, the shadow outside the
+    product)."""
     from pipeline.color import rgb_to_lab
     from pipeline.segment.common import level_of
     from pipeline.segment.studio import _attached_shadows, _edge_strength, gradual
 
     h, w = parts.shape
     shadow = np.zeros((h, w), np.float32)
-    cv2.ellipse(shadow, (180, 205), (120, 9), 0, 0, 360, 1.0, -1)
+    cv2.ellipse(shadow, (180, 205), axes, 0, 0, 360, 1.0, -1)
     shadow = cv2.GaussianBlur(shadow, (0, 0), 6)
-    level = 1.0 - 0.45 * shadow / shadow.max()
+    level = 1.0 - depth * shadow / shadow.max()
     body = np.zeros((h, w), bool)
     body[5:106, 120:240] = True
-    level[body], level[parts] = 0.15, 0.6
+    level[body], level[parts] = 0.15, grey
     rng = np.random.default_rng(0)
     image = np.clip(255 * level[:, :, None] + rng.normal(0, 1.0, (h, w, 1)), 0, 255).repeat(3, axis=2)
     image = cv2.GaussianBlur(image.astype(np.uint8), (0, 0), 0.7)
@@ -803,6 +805,22 @@ def test_the_floor_between_grey_bars_standing_in_a_shadow_is_still_the_shadow():
     cells[:, :124] = cells[:, 239:] = False
     assert found[cast].mean() > 0.9 and found[cells].mean() > 0.9
     assert found[bars].mean() < 0.3  # main took half of them
+
+
+def test_a_pale_base_lying_in_the_shadow_is_not_the_shadow():
+    """A lamp's pale base disc lies in the shadow's core, its stem meeting it from above: disc and shadow are one
+    region of the backdrop made darker, and the disc meets no backdrop, but its top is lit, flat and lighter than
+    the shade around it by a step, which a shadow (deepest under the product, ramping out) never is. The shadow
+    goes, the disc stays (main took all of it)."""
+    base = np.zeros((240, 360), np.uint8)
+    cv2.ellipse(base, (180, 205), (50, 5), 0, 0, 360, 1, -1)
+    base[106:205, 180:182] = 1  # the stem, two pixels wide
+    base = base > 0
+    found, cast = _grey_parts_in_a_floor_shadow(base, grey=0.97, depth=0.3, axes=(60, 10))
+    disc = base.copy()
+    disc[:200] = False
+    assert found[cast].mean() > 0.9
+    assert found[disc].mean() < 0.05  # main took 80% of it
 
 
 def test_a_pale_top_tinted_off_the_sweep_keeps_its_matte():

@@ -722,7 +722,56 @@ def _without_grey_parts(shadow: np.ndarray, level: np.ndarray, near_bg: np.ndarr
     n_thin, thin = cv2.connectedComponents(cut & (1 - core), connectivity=4)
     labels, n = np.where(thin > 0, thin + n_core - 1, labels), n_core + n_thin - 1
     parts |= _stepped(labels, n, level, near_bg, 0.5)
+    # A part lying in the shadow (a lamp's base disc, its stem joining it) may meet no backdrop: its top is lit, flat
+    # and lighter than the shade around it, beyond its own outline; the floor between a cage's bars is that shade.
+    parts |= _lit_parts(cut > 0, level)
     return shadow & ~grow_within(parts | _strokes(shadow & edges), shadow & edges, EDGE_CUT)
+
+
+def _lit_parts(cut: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """The parts lying in a shadow, among the regions of ``cut`` (the shadow less its steps) once cut from what they
+    join through a neck narrower than three pixels (a lamp's stem meeting its base): flat (a shadow is graded), no
+    smaller than a speck, outlined by a step for most of their rim (within ``EDGE_CUT``; a shadow's piece cut off by
+    a part fades on), and lighter by a step than most of the shadow beyond their outline, beyond ``EDGE_CUT`` and a
+    thin part's width (so that the floor between a cage's bars is judged against the floor beyond the bars, not
+    against the bars). A shadow is deepest under the product and ramps out: no lit island lies in it."""
+    lit = np.zeros(cut.shape, bool)
+    reach = EDGE_CUT + THIN_SIDE
+    box = _box_of(cut, (0, 0), *cut.shape, margin=reach + 1)  # only the shadow's box is looked at
+    if box is None:
+        return lit
+    y0, y1, x0, x1 = box
+    lit[y0:y1, x0:x1] = _lit_in_box(cut[y0:y1, x0:x1], level[y0:y1, x0:x1], reach)
+    return lit
+
+
+def _lit_in_box(cut: np.ndarray, level: np.ndarray, reach: int) -> np.ndarray:
+    """``_lit_parts`` on the shadow's box."""
+    opened = cv2.morphologyEx(cut.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+    lit = np.zeros(cut.shape, bool)
+    if n <= 1:
+        return lit
+    idx = labels.ravel()
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+    mean = np.bincount(idx, weights=level.ravel(), minlength=n) / area
+    std = np.sqrt(np.maximum(np.bincount(idx, weights=level.ravel() ** 2, minlength=n) / area - mean**2, 0))
+    flat = (std < SHADOW_GRADING) & (area >= SPECK)
+    flat[0] = False
+    h, w = cut.shape
+    for i in np.nonzero(flat)[0]:
+        x, y, bw, bh = stats[i, :4]
+        y0, y1, x0, x1 = max(0, y - reach), min(h, y + bh + reach), max(0, x - reach), min(w, x + bw + reach)
+        region = (labels[y0:y1, x0:x1] == i).astype(np.uint8)
+        inner = cv2.dilate(region, np.ones((2 * EDGE_CUT + 1,) * 2, np.uint8)) > 0
+        outer = cv2.dilate(region, np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+        lv = level[y0:y1, x0:x1]
+        outline = inner & ~(region > 0)
+        beyond = cut[y0:y1, x0:x1] & outer & ~inner
+        if ((~gradual(lv))[outline].mean() > 0.5 and beyond.sum() >= SPECK
+                and (lv[beyond] < mean[i] - 2 * SHADOW_STEP).mean() > 0.5):
+            lit[y0:y1, x0:x1] |= region > 0
+    return grow_within(lit, cut, 1)
 
 
 def _stepped(labels: np.ndarray, n: int, level: np.ndarray, near_bg: np.ndarray, share: float) -> np.ndarray:
