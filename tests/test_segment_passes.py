@@ -823,6 +823,35 @@ def test_a_pale_base_lying_in_the_shadow_is_not_the_shadow():
     assert found[disc].mean() < 0.05  # main took 80% of it
 
 
+def test_the_arc_of_a_ring_running_into_a_shadow_as_grey_is_not_the_shadow():
+    """A grey ring stands on a white floor, its lower arc running into a floor shadow whose core is as grey as it:
+    the watershed from the backdrop and from the product may give the arc to the shadow. Where it runs in, the arc
+    keeps its two outlines and joins the ring above the shadow: it stays (main gave all of its middle to the
+    shadow), and the shadow beside it still goes."""
+    from pipeline.segment.studio import floor_shadows
+
+    h, w, cy, r = 300, 400, 150, 78
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (200, cy + r), (120, 8), 0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 8)
+    level = 1.0 - 0.34 * shadow / shadow.max()
+    ring, inside, middle = (np.zeros((h, w), np.uint8) for _ in range(3))
+    cv2.circle(ring, (200, cy), r, 1, 4)
+    cv2.circle(inside, (200, cy), r, 1, -1)
+    cv2.circle(middle, (200, cy), r, 1, 1)  # the arc's middle line, from where it runs in to just above the core
+    ring, inside, middle = ring > 0, inside > 0, middle > 0
+    middle[: cy + r - 30] = middle[cy + r - 8 :] = False
+    image = 240 * level[:, :, None].repeat(3, axis=2)
+    image[ring] = 240 * 0.69
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(np.clip(image + rng.normal(0, 1.5, (h, w, 3)), 0, 255).astype(np.uint8), (0, 0), 0.7)
+    cast = (level < 0.985) & ~ring
+    fg = ring | inside | cast
+    found, _ = floor_shadows(image, image.astype(np.float32) / 240.0, fg, ~fg)
+    assert found[middle].mean() < 0.25
+    assert found[cast & ~inside].mean() > 0.9
+
+
 def test_a_pale_top_tinted_off_the_sweep_keeps_its_matte():
     """A table top as light as a noisy off-white sweep and a little warmer: the tinted pass finds it and the flood
     stops at it, but pixel by pixel it is within the backdrop's noise, and the matting cut it away (main kept 1%).

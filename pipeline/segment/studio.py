@@ -847,7 +847,8 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     markers[clear] = 1
     markers[fg & ~tint] = 2
     cv2.watershed(cv2.GaussianBlur(image, (0, 0), 1.0), markers)
-    cand = tint & (markers == 1)
+    # A part running down into the shadow as grey as it (a ring's lower arc) is no shadow between its outlines.
+    cand = tint & (markers == 1) & ~_strokes_into(tint, fg & ~tint, product_edges(level))
     panels = panels_in_shadow(cand, level)
     cand &= ~panels
     cand &= graded_shadows(cand, level)
@@ -859,6 +860,19 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     ok = _share_where_meeting(labels, n, near_bg, gradual(level)) >= 0.5
     ok[0] = False
     return ok[labels], panels
+
+
+def _strokes_into(region: np.ndarray, product: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The pixels of ``region`` between two outlines (``edges``) closer than a thin part's width, joined through such
+    pixels to the ``product``: a stroke of it (a ring's arc, a leg) running on into a shadow as grey as it. A
+    shadow's ramp has no outline, and one outline alone encloses nothing."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (THIN_SIDE, THIN_SIDE))
+    between = (cv2.morphologyEx(edges.astype(np.uint8), cv2.MORPH_CLOSE, k) > 0) & ~edges & region
+    n, labels = cv2.connectedComponents((between | product).astype(np.uint8), connectivity=8)
+    joined = np.zeros(n, bool)
+    joined[labels[product]] = True
+    joined[0] = False
+    return joined[labels] & between
 
 
 def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
