@@ -25,9 +25,11 @@
    it the backdrop is seen tinted (see ``tinted_panes``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
    grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go, less
-   the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg); in
-   the band around the foot line, the floor shadow is split from a pale product standing in it by a watershed from
-   the backdrop and from the product, and goes, while the flat parts lying in it (a tray, a rail) stay.
+   the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg),
+   and the parts lying in them, lit, flat and lighter than the shade around (a lamp's base); in the band around the
+   foot line, the floor shadow is split from a pale product standing in it by a watershed from the backdrop and
+   from the product, and goes, while the flat parts lying in it (a tray, a rail) and the strokes running into it
+   between their two outlines (a ring's arc) stay.
 6. ``shadows seen through``: a shadow cast inside the product's frame, under a part, seen through a hole, fading
    into it, goes.
 """
