@@ -823,11 +823,11 @@ def test_a_pale_base_lying_in_the_shadow_is_not_the_shadow():
     assert found[disc].mean() < 0.05  # main took 80% of it
 
 
-def test_the_arc_of_a_ring_running_into_a_shadow_as_grey_is_not_the_shadow():
-    """A grey ring stands on a white floor, its lower arc running into a floor shadow whose core is as grey as it:
-    the watershed from the backdrop and from the product may give the arc to the shadow. Where it runs in, the arc
-    keeps its two outlines and joins the ring above the shadow: it stays (main gave all of its middle to the
-    shadow), and the shadow beside it still goes."""
+def _ring_in_a_floor_shadow(blue: float = 0.0):
+    """A grey ring (4 px, its blue channel ``blue`` times lighter, its red as much darker) stands on a white floor,
+    its lower arc running into a floor shadow whose core is as grey as it; the flood left the shadow and the ring's
+    inside in the foreground. Returns (what the floor shadows pass removes, the parts it finds lying or running in
+    the shadow, the ring, its inside, the shadow)."""
     from pipeline.segment.studio import floor_shadows
 
     h, w, cy, r = 300, 400, 150, 78
@@ -835,20 +835,42 @@ def test_the_arc_of_a_ring_running_into_a_shadow_as_grey_is_not_the_shadow():
     cv2.ellipse(shadow, (200, cy + r), (120, 8), 0, 0, 360, 1.0, -1)
     shadow = cv2.GaussianBlur(shadow, (0, 0), 8)
     level = 1.0 - 0.34 * shadow / shadow.max()
-    ring, inside, middle = (np.zeros((h, w), np.uint8) for _ in range(3))
+    ring, inside = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
     cv2.circle(ring, (200, cy), r, 1, 4)
     cv2.circle(inside, (200, cy), r, 1, -1)
-    cv2.circle(middle, (200, cy), r, 1, 1)  # the arc's middle line, from where it runs in to just above the core
-    ring, inside, middle = ring > 0, inside > 0, middle > 0
-    middle[: cy + r - 30] = middle[cy + r - 8 :] = False
+    ring, inside = ring > 0, inside > 0
     image = 240 * level[:, :, None].repeat(3, axis=2)
-    image[ring] = 240 * 0.69
+    image[ring] = 240 * 0.69 * np.array([1 - blue, 1, 1 + blue])
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(np.clip(image + rng.normal(0, 1.5, (h, w, 3)), 0, 255).astype(np.uint8), (0, 0), 0.7)
     cast = (level < 0.985) & ~ring
     fg = ring | inside | cast
-    found, _ = floor_shadows(image, image.astype(np.float32) / 240.0, fg, ~fg)
+    found, parts = floor_shadows(image, image.astype(np.float32) / 240.0, fg, ~fg)
+    return found, parts, ring, inside, cast
+
+
+def test_the_arc_of_a_ring_running_into_a_shadow_as_grey_is_not_the_shadow():
+    """The watershed from the backdrop and from the product may give a grey ring's lower arc to a floor shadow as
+    grey as it. Where it runs in, the arc keeps its two outlines and joins the ring above the shadow: it stays (main
+    gave all of its middle to the shadow), and the shadow beside it still goes."""
+    found, _, ring, inside, cast = _ring_in_a_floor_shadow()
+    middle = np.zeros(ring.shape, np.uint8)
+    cv2.circle(middle, (200, 150), 78, 1, 1)  # the arc's middle line, from where it runs in to just above the core
+    middle = middle > 0
+    middle[: 150 + 78 - 30] = middle[150 + 78 - 8 :] = False
     assert found[middle].mean() < 0.25
+    assert found[cast & ~inside].mean() > 0.9
+
+
+def test_the_arc_of_a_tinted_ring_runs_on_in_its_colour_through_the_shadow():
+    """In the shadow's core the ring's arc is as grey as the shadow and has no outline left; a bluish ring's arc
+    runs on in its own colour there, and a shadow is the backdrop's colour made darker: the arc stays (main and the
+    outlines alone gave its bottom to the shadow), and is a part the holes pass leaves (the shade measured beside it
+    is as dark); the shadow beside it still goes."""
+    found, parts, ring, inside, cast = _ring_in_a_floor_shadow(blue=0.03)
+    bottom = ring.copy()
+    bottom[: 150 + 78 - 8] = False
+    assert found[bottom].mean() < 0.2 and parts[bottom].mean() > 0.8
     assert found[cast & ~inside].mean() > 0.9
 
 

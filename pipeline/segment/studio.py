@@ -834,8 +834,9 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     backdrop's colour made darker is flooded from the backdrop and from the product at once (a watershed on the
     colour steps), so each pixel goes to the side it joins with the smaller step; of the backdrop's side, flat panels
     that meet their surroundings in a step or beside deeper shade are product (a shadow's flat core is its deepest
-    part), and what is left must be graded and fade into the backdrop where they meet. Returns (the shadow, the
-    panels lying in it)."""
+    part), and so are the strokes running into it (see ``_strokes_into``, ``_run_on_in_colour``); what is left must
+    be graded and fade into the backdrop where they meet. Returns (the shadow, the parts lying or running in it: the
+    holes pass leaves them, as the shade measured beside them is as dark)."""
     level = level_of(ratio)
     band_rows = floor_band(fg, level)
     if band_rows is None:
@@ -849,9 +850,17 @@ def floor_shadows(image: np.ndarray, ratio: np.ndarray, fg: np.ndarray,
     markers[clear] = 1
     markers[fg & ~tint] = 2
     cv2.watershed(cv2.GaussianBlur(image, (0, 0), 1.0), markers)
-    # A part running down into the shadow as grey as it (a ring's lower arc) is no shadow between its outlines.
-    cand = tint & (markers == 1) & ~_strokes_into(tint, fg & ~tint, product_edges(level))
-    panels = panels_in_shadow(cand, level)
+    # A part running down into the shadow as grey as it (a ring's lower arc) is no shadow between its outlines, nor
+    # where it runs on in its own colour.
+    cand = tint & (markers == 1)
+    # The shadow and the strokes lie in the band; the product they join is looked for a thin part's width above it.
+    strokes, run_on = np.zeros_like(fg), np.zeros_like(fg)
+    above = slice(max(0, band_rows[0] - THIN_SIDE), band_rows[1] + 1)
+    strokes[above] = _strokes_into(tint[above], (fg & ~tint)[above], product_edges(level[above]))
+    rows = slice(band_rows[0], band_rows[1] + 1)
+    run_on[rows] = _run_on_in_colour(strokes[rows], cand[rows], _red_and_blue_shares(ratio[rows]), clear[rows])
+    cand &= ~run_on
+    panels = panels_in_shadow(cand, level) | (run_on & ~strokes)
     cand &= ~panels
     cand &= graded_shadows(cand, level)
     n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
@@ -875,6 +884,28 @@ def _strokes_into(region: np.ndarray, product: np.ndarray, edges: np.ndarray) ->
     joined[labels[product]] = True
     joined[0] = False
     return joined[labels] & between
+
+
+def _run_on_in_colour(strokes: np.ndarray, region: np.ndarray, colour: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """``strokes`` with the pixels of ``region`` joined to them where the ``colour`` (smoothed a little) is nearer
+    their own than the backdrop's, where theirs is off the backdrop's by ``TINT_OVER_NOISE`` times its noise on the
+    ``clear`` backdrop (99.9th percentile): a part runs on in its colour where its outlines fade in a shadow as grey
+    as it, and a shadow is the backdrop's colour made darker."""
+    if not strokes.any() or clear[::2, ::2].sum() <= 20:
+        return strokes
+    colour = cv2.GaussianBlur(colour, (0, 0), 1.0)
+    sample = colour[::2, ::2][clear[::2, ::2]]  # a sample of the clear backdrop is enough for its percentile
+    noise = float(np.percentile(np.hypot(sample[:, 0], sample[:, 1]), 99.9))
+    own = colour[strokes].mean(axis=0)
+    size = float(np.hypot(*own))
+    if size < TINT_OVER_NOISE * noise:
+        return strokes
+    along = (colour[:, :, 0] * own[0] + colour[:, :, 1] * own[1]) / size
+    n, labels = cv2.connectedComponents((strokes | (region & (along > 0.5 * size))).astype(np.uint8), connectivity=8)
+    joined = np.zeros(n, bool)
+    joined[labels[strokes]] = True
+    joined[0] = False
+    return joined[labels]
 
 
 def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
