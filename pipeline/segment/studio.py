@@ -4,7 +4,9 @@
 2. ``flood``: pixels that look like the backdrop or like its shadow (the backdrop's colour made darker) are flooded
    from the border; only sharp detail (a product's edge, and thin parts found by their top-hats: wires, rods,
    strings, legs) and faces tinted off the backdrop (a white a little warmer or cooler than the sweep, as light as
-   it: seen on the colour smoothed over a few pixels) block the flood, not the slow ramp of a soft shadow. Faces the
+   it: seen on the colour smoothed over a few pixels; a slab or rail thinner than that smoothing, found by it only
+   in patches, is joined along its length, its colour held along both half-lines from each pixel, see
+   ``tinted_rails``, and the holes pass leaves it) block the flood, not the slow ramp of a soft shadow. Faces the
    flood crossed, within its tolerance pixel by pixel (a white shade a lightness unit lighter than a noisy sweep, or
    a few units darker and neutral, like a shadow, or as light as it and a little warmer or cooler), come back where
    faint straight outlines, averaged along their length in the lightness or the colour, enclose a region off the
@@ -41,7 +43,7 @@ import functools
 import cv2
 import numpy as np
 
-from ..backdrop import BackdropModel, border_mask, fit_backdrop
+from ..backdrop import BAND, BackdropModel, border_mask, fit_backdrop
 from ..color import lab_to_rgb, rgb_to_lab
 from .common import chroma_of, flood_from_border, grow_within, length, level_of, spread
 
@@ -84,6 +86,9 @@ FACE_AREA, FACE_STEP, FACE_OVER_NOISE, FACE_FAINT = 150, 0.8, 8.0, 2.0  # see fa
 FACE_BAND, FACE_HOLD, FACE_RING = 3, 0.8, 12  # px, share, px: see faint_faces
 WIRE_LENGTH, WIRE_HIGH, WIRE_LOW = 11, 1.5, 1.0  # px; x the backdrop's own (99.9th percentile): see faint_wires
 WIRE_CLEAR = 4  # px: a faint wire has no pixel clearly off the backdrop (twice its tolerance) this close
+RAIL_HALF, RAIL_DIRECTIONS = 10, 8  # px at half the working size (about three colour blocks), angles: tinted_rails
+RAIL_HIGH, RAIL_LOW, RAIL_WEIGHT = 2.0, 1.5, 0.25  # x the backdrop's own (99.9th percentile); share: tinted_rails
+RAIL_OWN = 0.6  # share of the held colour a pixel's own must reach to be the rail's: see tinted_rails
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -147,6 +152,103 @@ def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarra
             break
         half = np.where(grown, reach, half)
     return half > 0
+
+
+def _half_line_means(stack: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted means of the values along the two half-lines of ``RAIL_HALF`` pixels from each pixel at ``angle``
+    (radians, from the x axis towards y), ``stack`` holding the values times the weights and the weights; zero where
+    the weights cover less than ``RAIL_WEIGHT`` of a half-line. Lines at a slant are box-filtered on the image turned
+    to lie along the rows."""
+    h, w = stack.shape[:2]
+    c, s = abs(np.cos(angle)), abs(np.sin(angle))
+    turn = None
+    if s > 1e-6 and c > 1e-6:
+        tw, th = int(np.ceil(w * c + h * s)) + 2, int(np.ceil(w * s + h * c)) + 2
+        turn = cv2.getRotationMatrix2D((w / 2, h / 2), float(np.degrees(angle)), 1.0)
+        turn[:, 2] += (tw / 2 - w / 2, th / 2 - h / 2)
+        stack = cv2.warpAffine(stack, turn, (tw, th), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    elif c <= 1e-6:
+        stack = cv2.transpose(stack)
+    sides = [cv2.boxFilter(stack, -1, (RAIL_HALF, 1), anchor=(a, 0), borderType=cv2.BORDER_CONSTANT)
+             for a in (RAIL_HALF - 1, 0)]
+    if turn is not None:
+        back = cv2.warpAffine(cv2.merge(sides), cv2.invertAffineTransform(turn), (w, h), flags=cv2.INTER_LINEAR)
+        sides = [back[:, :, :2], back[:, :, 2:]]
+    elif c <= 1e-6:
+        sides = [cv2.transpose(side) for side in sides]
+    return tuple(np.where(side[:, :, 1] >= RAIL_WEIGHT, side[:, :, 0] / np.maximum(side[:, :, 1], 1e-6), 0)
+                 for side in sides)
+
+
+def _held_along(values: np.ndarray, weights: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """The most, over the ``angles``, of the lesser of the ``weights``-weighted means of ``values`` along the two
+    half-lines from a pixel (see ``_half_line_means``): high only where both sides hold the value."""
+    stack = cv2.merge([values * weights, weights])
+    best = np.zeros(values.shape, np.float32)
+    for angle in angles:
+        a, b = _half_line_means(stack, float(angle))
+        np.maximum(best, np.minimum(a, b), out=best)
+    return best
+
+
+def tinted_rails(colour: np.ndarray, pale: np.ndarray, keep: np.ndarray, quiet: np.ndarray) -> np.ndarray:
+    """Pale slabs and rails tinted off the backdrop (a light wooden or painted top on an off-white sweep), thinner
+    than the tinted pass's smoothing and found by it only in the ``pale`` patches (JPEG codes colour in blocks): where
+    the colour (the red and blue shares, ``colour``, HxWx2) taken along the patches' mean tint and averaged along
+    both half-lines from a pixel at some angle is off the backdrop's on both sides, beyond the backdrop's own such
+    average (its 99.9th percentile on the ``quiet`` border, along the rows and columns, where JPEG's blocks line up
+    and its drift is held longest; hysteresis). Along a slab both halves lie in it; beyond its end one half is the
+    backdrop, and noise is not held the same way over several colour blocks. Only the ``keep`` pixels (clear of
+    sharp detail and of the colour JPEG bleeds from parts clearly off the backdrop) are averaged; it runs at half
+    the size, in the box of the patches. A rail is thin (a broader face is the tinted pass's), and its outline is
+    where a pixel's own colour reaches ``RAIL_OWN`` of the rail's."""
+    h, w = pale.shape
+    rails = np.zeros((h, w), bool)
+    box = _box_of(pale, (0, 0), h, w, margin=4 * RAIL_HALF)
+    if box is None or quiet.sum() <= 20:
+        return rails
+    tint = colour[pale].mean(axis=0)
+    tint /= max(float(np.hypot(tint[0], tint[1])), 1e-6)
+    hh, hw = h // 2, w // 2
+    along = cv2.resize(colour[:2 * hh, :2 * hw].astype(np.float32), (hw, hh), interpolation=cv2.INTER_AREA) @ tint
+    along = along.astype(np.float32)
+    weights = cv2.resize(keep[:2 * hh, :2 * hw].astype(np.float32), (hw, hh), interpolation=cv2.INTER_AREA)
+    quiet = quiet[1::2, 1::2][:hh, :hw]
+    axes = np.array([0.0, np.pi / 2])
+    bands = _border_bands(hh, hw, RAIL_HALF)
+    calm = np.concatenate([_held_along(along[r, c], weights[r, c], axes)[quiet[r, c]] for r, c in bands])
+    if calm.size <= 20:
+        return rails
+    noise = max(float(np.percentile(calm, 99.9)), 1e-3)
+    y0, y1, x0, x1 = (v // 2 for v in box)
+    angles = np.pi * np.arange(RAIL_DIRECTIONS) / RAIL_DIRECTIONS
+    score = _held_along(along[y0:y1, x0:x1], weights[y0:y1, x0:x1], angles)
+    strong = score > RAIL_HIGH * noise
+    found = _pieces(score > RAIL_LOW * noise, strong, 2 * RAIL_HALF).astype(np.uint8)
+    n, labels = cv2.connectedComponents(found, connectivity=8)
+    # A rail is thinner than a half-line is long; a broader face the tinted pass sees for itself.
+    depth = np.zeros(n, np.float32)
+    np.maximum.at(depth, labels.ravel(), cv2.distanceTransform(found, cv2.DIST_L2, 3).ravel())
+    # The rail's colour: its own where it is held along it.
+    own = cv2.GaussianBlur(along[y0:y1, x0:x1], (0, 0), 0.5)
+    held = np.bincount(labels[strong], weights=own[strong], minlength=n) / np.maximum(
+        np.bincount(labels[strong], minlength=n), 1)
+    held[(depth > RAIL_HALF / 2) | (np.arange(n) == 0)] = 0
+    # A pixel is the rail's where its own colour, barely smoothed, is nearer the rail's (held along it) than the
+    # backdrop's: JPEG bleeds colour a block beyond the rail's outline, where the half-lines along it hold it too.
+    y0, y1, x0, x1 = 2 * y0, 2 * y1, 2 * x0, 2 * x1
+    rail = cv2.resize(held[labels].astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    own = cv2.GaussianBlur((colour[y0:y1, x0:x1] @ tint).astype(np.float32), (0, 0), 1.0)
+    rails[y0:y1, x0:x1] = (rail > 0) & (own >= RAIL_OWN * rail)
+    return rails
+
+
+def _border_bands(h: int, w: int, margin: int) -> list[tuple[slice, slice]]:
+    """The four sides of the border band (see ``border_mask``) of an HxW image, each with ``margin`` pixels inwards."""
+    by, bx = max(2, round(h * BAND)) + margin, max(2, round(w * BAND)) + margin
+    everything = slice(0, None)
+    return [(slice(0, by), everything), (slice(h - by, h), everything), (everything, slice(0, bx)),
+            (everything, slice(w - bx, w))]
 
 
 def _outline_kernels() -> list[np.ndarray]:
@@ -1060,6 +1162,12 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     grad = _edge_strength(lab)
     soft_edge = cv2.dilate((grad > max(2.0, 5.0 * n)).astype(np.uint8), np.ones((2, 2), np.uint8)) > 0
     tint = tinted(ratio, quiet, sharp)
+    # Pale slabs and rails the tinted pass found only in patches, joined along their length.
+    unbled = clear_of_bleed(dist >= 2 * t_bg)
+    keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0) & unbled
+    colour = _red_and_blue_shares(ratio)
+    rails = tinted_rails(colour, tint & keep & (dist < t_bg), keep, quiet)
+    tint |= rails
     passable = like_bg & ~sharp & ~tint & ~(soft_edge & ~(dist < t_bg))
     background = flood_from_border(passable)
     # Let the backdrop take the edge pixels that look like it, so the boundary sits on the product's own edge.
@@ -1072,7 +1180,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     # A pale face the tinted pass found in patches (JPEG codes colour in blocks), each pixel within the backdrop's
     # noise, is one region with the flooded rest of it.
     faces = faint_faces(lab[:, :, 0], passable, background | (tint & (dist < t_bg)), quiet, offset, t_bg,
-                        colour=_red_and_blue_shares(ratio))
+                        colour=colour)
     # Faint: nothing clearly off the backdrop close by (the trough beside a bright bar is no wire).
     clear = cv2.dilate((dist >= 2 * t_bg).astype(np.uint8), np.ones((2 * WIRE_CLEAR + 1,) * 2, np.uint8)) == 0
     wires = faint_wires(offset, clear, quiet, fg | faces)
@@ -1099,14 +1207,14 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     holes |= floor_seen_through(level, shadowed, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
-    holes &= ~faces & ~wires
+    holes &= ~faces & ~wires & ~rails
     product = fg & ~holes
     # The light the matting compares edges with is measured a pixel away from the product, where its soft edge no
     # longer darkens the backdrop (measured right beside it, the backdrop would be taken partly for product).
     shading = shading_field(offset, ~(cv2.dilate(product.astype(np.uint8), np.ones((3, 3))) > 0))
     # The matting keeps the coarse outline of faint faces and wires, and of the tinted faces clear of the colour JPEG
     # bleeds from parts clearly off the backdrop: they are within the backdrop's noise pixel by pixel.
-    tinted_faces = tint & clear_of_bleed(dist >= 2 * t_bg)
+    tinted_faces = tint & unbled
     return product, holes, model, shading, faces | ((wires | tinted_faces) & product)
 
 
