@@ -241,7 +241,7 @@ def bar_chart(groups: dict[str, dict], title: str, keys=("iou", "boundary_f", "k
 
 
 def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: int = 60, every: int = 1,
-             only: str | None = None, style: str | None = None, save: bool = False) -> dict:
+             only: str | None = None, style: str | None = None, save: bool = False, source: str | None = None) -> dict:
     executor = InProcessExecutor()
     cases = [c for c in load_cases(folder) if only is None or only in c.name][::every]
     rows, strips = [], []
@@ -257,13 +257,13 @@ def evaluate(folder: Path, name: str, with_baseline: bool = True, sheet_rows: in
         pairs = [np.hstack(strips[i : i + 2]) if i + 1 < len(strips) else
                  np.hstack([strips[i], np.zeros_like(strips[i])]) for i in range(0, len(strips), 2)]
         sheet = np.vstack(pairs)
-    text = report(name, str(folder), rows, overall, sheet)
+    text = report(name, source or str(folder), rows, overall, sheet)
     charts = [bar_chart(overall[k], f"{name}: by {k[3:]}") for k in ("by_category", "by_backdrop") if overall.get(k)]
     if charts:
         wide = max(c.shape[1] for c in charts)
         Image.fromarray(np.vstack([np.pad(c, ((0, 0), (0, wide - c.shape[1]), (0, 0)), constant_values=255)
                                    for c in charts])).save(RESULTS / f"{name}_plot.png")
-    write_json(name, {"name": name, "source": str(folder), "machine": machine(), "overall": overall, "cases": rows})
+    write_json(name, {"name": name, "source": source or str(folder), "machine": machine(), "overall": overall, "cases": rows})
     print(text)
     return overall
 
@@ -288,7 +288,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             write_set(Path(tmp), hard_set(args.seed) if args.hard else sample_set(args.seed))
             default = ("quality_hard" if args.hard else "quality_generated") + (f"_seed{args.seed}" if args.seed else "")
-            evaluate(Path(tmp), args.name or default, not args.no_baseline, **kw)
+            source = f"the {'hard' if args.hard else 'basic'} generated set, seed {args.seed}"
+            evaluate(Path(tmp), args.name or default, not args.no_baseline, source=source, **kw)
         return
     folder = args.folder or default_folder()
     evaluate(folder, args.name or f"quality_{folder.name}", not args.no_baseline, **kw)
