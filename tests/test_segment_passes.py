@@ -921,3 +921,29 @@ def test_a_pale_slab_tinted_off_the_sweep_found_in_patches_is_joined_along_its_l
     near = cv2.dilate(product.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0  # the bleed, to within 6 px
     assert kept[~near].sum() < 0.05 * top.sum()
     assert not kept[:240].any() and not kept[300:450, 220:580].any()
+
+
+def test_a_rail_coloured_off_the_floor_shadow_it_lies_in_is_not_seen_through():
+    """A shelf's bottom rail lies in the floor shadow, as dark as the shadow there and a little bluer: pixel by pixel
+    within the sweep's noise of the floor seen through the frame above it, and taken with it as an opening (main kept
+    none of it). The backdrop seen through an opening is its own colour: the rail is product, the opening a hole."""
+    rng = np.random.default_rng(5)
+    h, w = 480, 640
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    level = 1 - 0.03 * (((x - 320) / 320) ** 2 + ((y - 240) / 240) ** 2)  # vignette
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (320, 400), (200, 14), 0, 0, 360, 1.0, -1)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 8)
+    image = np.array((242, 241, 243), np.float32) * (level * (1 - 0.3 * shadow / shadow.max()))[:, :, None]
+    rail = np.zeros((h, w), bool)
+    rail[388:400, 176:464] = True
+    image[rail] *= np.array((0.975, 0.99, 1.025), np.float32)
+    frame = np.zeros((h, w), bool)
+    frame[100:406, 170:176] = frame[100:406, 464:470] = frame[100:106, 170:470] = frame[400:406, 170:470] = True
+    image[frame] = (60, 60, 64)
+    image = np.clip(image + rng.normal(0, 2.0, image.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, "JPEG", quality=85)
+    kept = segment(normalize(buf.getvalue())).alpha > 0.5
+    assert kept[rail].mean() > 0.9
+    assert not kept[112:380, 182:458].any()

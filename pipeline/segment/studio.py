@@ -24,7 +24,9 @@
    tells more of the light. An opening entirely inside the floor shadow (the lower cells of a wheel, of a mesh)
    has no pixel of the exact backdrop: it is a hole where its level, all over, is the floor shadow's measured outside
    the product (or through its other openings) at the same height, carried across. Glass is not a hole: deep inside
-   it the backdrop is seen tinted (see ``tinted_panes``).
+   it the backdrop is seen tinted (see ``tinted_panes``); nor is a part coloured off the backdrop, pixel by pixel,
+   over more than the rim JPEG bleeds colour onto (a bluish rail lying in the floor shadow at its level, see
+   ``coloured_openings``).
 5. ``panels``, ``attached shadows`` and ``floor shadows``: white faces the flood entered beside a shadow of the same
    grey come back; graded shadows the flood could not reach, that fade into the backdrop where they meet it, go, less
    the grey parts hanging or standing in them that meet the backdrop in a step of their own (a key's stem, a leg),
@@ -89,6 +91,7 @@ WIRE_CLEAR = 4  # px: a faint wire has no pixel clearly off the backdrop (twice 
 RAIL_HALF, RAIL_DIRECTIONS = 10, 8  # px at half the working size (about three colour blocks), angles: tinted_rails
 RAIL_HIGH, RAIL_LOW, RAIL_WEIGHT = 2.0, 1.5, 0.25  # x the backdrop's own (99.9th percentile); share: tinted_rails
 RAIL_OWN = 0.6  # share of the held colour a pixel's own must reach to be the rail's: see tinted_rails
+COLOUR_FLOOR, COLOUR_RIM = 1.0, 2  # %: JPEG's rounding leaves a neutral pixel about this colour; px: coloured_openings
 
 
 def detail(lab: np.ndarray) -> np.ndarray:
@@ -988,16 +991,26 @@ def _strokes_into(region: np.ndarray, product: np.ndarray, edges: np.ndarray) ->
     return joined[labels] & between
 
 
+def pixel_colour(colour: np.ndarray, clear: np.ndarray) -> tuple[np.ndarray, float]:
+    """(the ``colour`` (HxWx2, see ``_red_and_blue_shares``) smoothed a little, a pixel's own; how far it strays on
+    the ``clear`` backdrop: the 99.9th percentile of its size, inf where too little backdrop is clear)."""
+    colour = cv2.GaussianBlur(colour, (0, 0), 1.0)
+    sample = colour[::2, ::2][clear[::2, ::2]]  # a sample of the clear backdrop is enough for its percentile
+    if len(sample) <= 20:
+        return colour, float("inf")
+    return colour, float(np.percentile(np.hypot(sample[:, 0], sample[:, 1]), 99.9))
+
+
 def _run_on_in_colour(strokes: np.ndarray, region: np.ndarray, colour: np.ndarray, clear: np.ndarray) -> np.ndarray:
     """``strokes`` with the pixels of ``region`` joined to them where the ``colour`` (smoothed a little) is nearer
     their own than the backdrop's, where theirs is off the backdrop's by ``TINT_OVER_NOISE`` times its noise on the
     ``clear`` backdrop (99.9th percentile): a part runs on in its colour where its outlines fade in a shadow as grey
     as it, and a shadow is the backdrop's colour made darker."""
-    if not strokes.any() or clear[::2, ::2].sum() <= 20:
+    if not strokes.any():
         return strokes
-    colour = cv2.GaussianBlur(colour, (0, 0), 1.0)
-    sample = colour[::2, ::2][clear[::2, ::2]]  # a sample of the clear backdrop is enough for its percentile
-    noise = float(np.percentile(np.hypot(sample[:, 0], sample[:, 1]), 99.9))
+    colour, noise = pixel_colour(colour, clear)
+    if not np.isfinite(noise):
+        return strokes
     own = colour[strokes].mean(axis=0)
     size = float(np.hypot(*own))
     if size < TINT_OVER_NOISE * noise:
@@ -1008,6 +1021,19 @@ def _run_on_in_colour(strokes: np.ndarray, region: np.ndarray, colour: np.ndarra
     joined[labels[strokes]] = True
     joined[0] = False
     return joined[labels]
+
+
+def coloured_openings(holes: np.ndarray, colour: np.ndarray, clear: np.ndarray) -> np.ndarray:
+    """The parts of ``holes`` that are no opening: the backdrop seen through one is its own colour, shaded or not, so
+    pixels whose own colour (``colour``, see ``pixel_colour``) is off the backdrop's beyond ``TINT_OVER_NOISE`` times
+    its noise on the ``clear`` backdrop, and beyond ``COLOUR_FLOOR`` (a clipped white backdrop has no noise to
+    measure), in pieces broader than the rim onto which JPEG bleeds a part's colour (a bluish rail lying in the floor
+    shadow at its level, not the bled rim of a mesh cell)."""
+    colour, noise = pixel_colour(colour, clear)
+    off = holes & (np.hypot(colour[:, :, 0], colour[:, :, 1]) > max(COLOUR_FLOOR, TINT_OVER_NOISE * noise))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * COLOUR_RIM + 1,) * 2)
+    broad = cv2.morphologyEx(off.astype(np.uint8), cv2.MORPH_OPEN, disk) > 0
+    return grow_within(broad, off, COLOUR_RIM)
 
 
 def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
@@ -1206,6 +1232,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
         holes = found
     holes |= floor_seen_through(level, shadowed, fg, holes, thin_dark)
     holes &= ~panels  # a grey part standing in the floor shadow is as dark as the shade measured beside it
+    holes &= ~coloured_openings(holes, colour, clean)
     holes |= shadows_seen_through(ratio, fg & ~holes & ~thin, holes, det, edge_t)
     holes &= ~faces & ~wires & ~rails
     product = fg & ~holes
