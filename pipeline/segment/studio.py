@@ -1048,12 +1048,19 @@ def floor_level_across(level: np.ndarray, outside: np.ndarray) -> np.ndarray:
     cols = np.broadcast_to(np.arange(w, dtype=np.int32), (h, w))
     left = np.maximum.accumulate(np.where(outside, cols, np.int32(-1)), axis=1)
     right = np.minimum.accumulate(np.where(outside, cols, np.int32(w))[:, ::-1], axis=1)[:, ::-1]  # w: none there
-    at_left = np.where(left >= 0, np.take_along_axis(known, np.maximum(left, 0), axis=1), np.nan)
-    at_right = np.where(right < w, np.take_along_axis(known, np.minimum(right, w - 1), axis=1), np.nan)
-    span = np.maximum(right - left, 1).astype(np.float32)
-    t = (cols - left) / span
+    # Where a row has no outside on one side, the index wraps to the other end, where ``known`` is NaN or the far
+    # side's value is taken below.
+    at_left = np.take_along_axis(known, left, axis=1)
+    at_left[left < 0] = np.nan
+    at_right = np.take_along_axis(known, np.minimum(right, w - 1), axis=1)
+    at_right[right >= w] = np.nan
+    t = (cols - left).astype(np.float32)
+    t /= np.maximum(right - left, 1).astype(np.float32)
     both = at_left + t * (at_right - at_left)
-    return np.where(np.isnan(at_left), at_right, np.where(np.isnan(at_right), at_left, both)).astype(np.float32)
+    no_left, no_right = np.isnan(at_left), np.isnan(at_right)
+    both[no_left] = at_right[no_left]
+    both[no_right & ~no_left] = at_left[no_right & ~no_left]
+    return both
 
 
 def floor_seen_through(level: np.ndarray, shadowed: np.ndarray, fg: np.ndarray, holes: np.ndarray,
