@@ -127,13 +127,19 @@ def dark_strokes(lightness: np.ndarray, edge_t: float) -> np.ndarray:
     return cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, k) > 2.0 * edge_t
 
 
+def away_from_detail(sharp: np.ndarray) -> np.ndarray:
+    """The pixels more than two pixels from ``sharp`` detail, where a wire's or an edge's colour, bled a pixel or
+    two by compression, no longer reaches."""
+    return cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+
+
 def tinted(ratio: np.ndarray, quiet: np.ndarray, sharp: np.ndarray) -> np.ndarray:
     """Where the colour, smoothed over a few pixels, is not the backdrop's made lighter or darker: its channels scale
     unequally, beyond the backdrop's own smoothed noise (99.9th percentile). A white face a little warmer or cooler
     than the sweep it stands on is tinted however close it is in lightness; a shadow or a vignette is not. Sharp
     detail and the pixels beside it are left out of the smoothing: a wire's or an edge's colour, bled a pixel or two
     by compression, does not tint the backdrop beside it."""
-    keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
+    keep = away_from_detail(sharp).astype(np.float32)
     weight = cv2.GaussianBlur(keep, (0, 0), TINT_SIGMA)
     smooth = cv2.GaussianBlur(ratio * keep[:, :, None], (0, 0), TINT_SIGMA) / np.maximum(weight, 1e-3)[:, :, None]
     tint = np.where(weight > 0.3, spread(chroma_of(smooth)), 0.0)
@@ -1197,7 +1203,7 @@ def studio_foreground(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backdr
     tint = tinted(ratio, quiet, sharp)
     # Pale slabs and rails the tinted pass found only in patches, joined along their length.
     unbled = clear_of_bleed(dist >= 2 * t_bg)
-    keep = (cv2.dilate(sharp.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0) & unbled
+    keep = away_from_detail(sharp) & unbled
     colour = _red_and_blue_shares(ratio)
     rails = tinted_rails(colour, tint & keep & (dist < t_bg), keep, quiet)
     tint |= rails
