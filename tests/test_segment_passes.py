@@ -19,10 +19,11 @@ from pipeline.segment.studio import (backdrop_holes, faint_faces, faint_wires, f
 from pipeline.synthetic import BACKDROP_KIND, HARD_BACKDROPS, make_sample
 
 
-def _alpha(image):
-    """The matte of an RGB photo, sent through the pipeline as a PNG."""
+def _alpha(image, quality=None):
+    """The matte of an RGB photo, sent through the pipeline as a PNG (or a JPEG of that ``quality``)."""
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "PNG")
+    options = {"format": "PNG"} if quality is None else {"format": "JPEG", "quality": quality}
+    Image.fromarray(image).save(buf, **options)
     return segment(normalize(buf.getvalue())).alpha
 
 
@@ -874,24 +875,30 @@ def test_the_arc_of_a_tinted_ring_runs_on_in_its_colour_through_the_shadow():
     assert found[cast & ~inside].mean() > 0.9
 
 
-def test_a_pale_top_tinted_off_the_sweep_keeps_its_matte():
-    """A table top as light as a noisy off-white sweep and a little warmer: the tinted pass finds it and the flood
-    stops at it, but pixel by pixel it is within the backdrop's noise, and the matting cut it away (main kept 1%).
-    Its coarse outline is kept, as a faint face's is; the sweep between the legs is not."""
-    rng = np.random.default_rng(2)
+def _pale_top_on_an_offwhite_sweep(seed: int, thickness: int, tint: tuple[float, float, float]):
+    """A table top ``thickness`` pixels tall, as light as a noisy, vignetted off-white sweep and ``tint``ed a little
+    off it (RGB factors), on two wooden legs, sent as a JPEG. Returns (what is kept, the top, the whole product)."""
+    rng = np.random.default_rng(seed)
     h, w = 600, 800
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     level = 1 - 0.04 * (((x - 400) / 400) ** 2 + ((y - 300) / 300) ** 2)  # vignette
     image = np.array((240, 239, 241), np.float32) * level[:, :, None]
-    top = np.zeros((h, w), bool)
-    top[250:264, 180:620] = True
-    image[top] *= np.array((1.012, 1.0, 0.985), np.float32)
+    product = np.zeros((h, w), bool)
+    product[250:250 + thickness, 180:620] = True
+    image[product] *= np.array(tint, np.float32)
+    top = product.copy()
     for x0 in (190, 600):
-        image[264:480, x0:x0 + 6] = (170, 140, 100)  # wooden legs
+        image[250 + thickness:480, x0:x0 + 6] = (170, 140, 100)  # wooden legs
+        product[250 + thickness:480, x0:x0 + 6] = True
     image = np.clip(image + rng.normal(0, 2.5, image.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=80)
-    kept = segment(normalize(buf.getvalue())).alpha > 0.5
+    return _alpha(image, quality=80) > 0.5, top, product
+
+
+def test_a_pale_top_tinted_off_the_sweep_keeps_its_matte():
+    """A table top as light as a noisy off-white sweep and a little warmer: the tinted pass finds it and the flood
+    stops at it, but pixel by pixel it is within the backdrop's noise, and the matting cut it away (main kept 1%).
+    Its coarse outline is kept, as a faint face's is; the sweep between the legs is not."""
+    kept, top, _ = _pale_top_on_an_offwhite_sweep(2, 14, (1.012, 1.0, 0.985))
     assert kept[254:260, 200:600].mean() > 0.95 and kept[top].mean() > 0.6
     assert not kept[:200].any() and not kept[300:450, 220:580].any()
 
@@ -901,22 +908,7 @@ def test_a_pale_slab_tinted_off_the_sweep_found_in_patches_is_joined_along_its_l
     JPEG codes its colour in blocks, and the tinted pass finds it only in patches (main kept 60%). Averaged along
     both half-lines from each pixel, its colour is held off the sweep's; nothing beyond its outline, the colour JPEG
     bleeds a few pixels past it aside, is taken, nor the sweep between the legs."""
-    rng = np.random.default_rng(0)
-    h, w = 600, 800
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    level = 1 - 0.04 * (((x - 400) / 400) ** 2 + ((y - 300) / 300) ** 2)  # vignette
-    image = np.array((240, 239, 241), np.float32) * level[:, :, None]
-    product = np.zeros((h, w), bool)
-    product[250:260, 180:620] = True
-    image[product] *= np.array((1.005, 1.0, 0.988), np.float32)
-    top = product.copy()
-    for x0 in (190, 600):
-        image[260:480, x0:x0 + 6] = (170, 140, 100)  # wooden legs
-        product[260:480, x0:x0 + 6] = True
-    image = np.clip(image + rng.normal(0, 2.5, image.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=80)
-    kept = segment(normalize(buf.getvalue())).alpha > 0.5
+    kept, top, product = _pale_top_on_an_offwhite_sweep(0, 10, (1.005, 1.0, 0.988))
     assert kept[top].mean() > 0.85
     near = cv2.dilate(product.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0  # the bleed, to within 6 px
     assert kept[~near].sum() < 0.05 * top.sum()
@@ -941,9 +933,6 @@ def test_a_rail_coloured_off_the_floor_shadow_it_lies_in_is_not_seen_through():
     frame = np.zeros((h, w), bool)
     frame[100:406, 170:176] = frame[100:406, 464:470] = frame[100:106, 170:470] = frame[400:406, 170:470] = True
     image[frame] = (60, 60, 64)
-    image = np.clip(image + rng.normal(0, 2.0, image.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, "JPEG", quality=85)
-    kept = segment(normalize(buf.getvalue())).alpha > 0.5
+    kept = _alpha(np.clip(image + rng.normal(0, 2.0, image.shape), 0, 255).astype(np.uint8), quality=85) > 0.5
     assert kept[rail].mean() > 0.9
     assert not kept[112:380, 182:458].any()
